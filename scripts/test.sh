@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run the whole suite in every environment of tests/requirements/envs.txt (or those named as arguments).
+# Each environment runs tests/ with its own library versions; tests skip what their environment lacks,
+# except under CI=true (or MCP_OTEL_REQUIRE_ALL=1), where a missing tool or library fails the test instead.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+envs=("$@")
+[ ${#envs[@]} -gt 0 ] || mapfile -t envs < <(awk '!/^#/ && NF {print $1}' tests/requirements/envs.txt)
+status=0
+for name in "${envs[@]}"; do
+  venv=$(scripts/bootstrap.sh "$name") || { status=1; continue; }
+  echo "=== $name: $("$venv/bin/python" -c 'import sys,importlib.metadata as m; print("python", sys.version.split()[0], "mcp", m.version("mcp"))')" >&2
+  MCP_OTEL_TEST_ENV="$name" "$venv/bin/python" -m pytest tests -q -p no:cacheprovider ${PYTEST_ARGS:-} || status=1
+done
+exit $status

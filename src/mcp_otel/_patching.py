@@ -1,0 +1,113 @@
+"""Apply and remove wrapt wrappers from one table, so uninstrument mirrors instrument exactly."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import wrapt
+
+_logger = logging.getLogger("mcp_otel")
+_MISSING = object()
+
+Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+class Patcher:
+    """Owns every wrapper one ``instrument()`` call installed.
+
+    ``active`` is checked by hooks that cannot be removed (wrapt post-import hooks) and by wrappers that
+    another library wrapped on top of, so that after ``uninstrument()`` they pass straight through.
+    """
+
+    def __init__(self) -> None:
+        self.active = True
+        self._applied: list[tuple[Any, str, Any, Any]] = []
+
+    def wrap(self, owner: Any, attribute: str, wrapper: Wrapper) -> bool:
+        """Wrap ``owner.attribute`` (a class or module attribute); False (and a debug log) when absent."""
+        current = getattr(owner, attribute, _MISSING)
+        if current is _MISSING:
+            _logger.debug("mcp-otel: %r has no attribute %s; not patched", owner, attribute)
+            return False
+        return self.replace(owner, attribute, wrapt.FunctionWrapper(current, self._gate(wrapper)))
+
+    def replace(self, owner: Any, attribute: str, replacement: Any) -> bool:
+        """Set ``owner.attribute`` to an already-built wrapper, remembering what was there."""
+        own = owner.__dict__.get(attribute, _MISSING) if isinstance(owner, type) else getattr(owner, attribute)
+        setattr(owner, attribute, replacement)
+        self._applied.append((owner, attribute, own, replacement))
+        return True
+
+    def wrap_function(
+        self, defining_module: str, name: str, import_sites: Iterable[str], wrapper: Wrapper
+    ) -> None:
+        """Wrap a module-level function where it is defined and wherever ``from x import name`` bound it.
+
+        ``from mcp.client.streamable_http import streamable_http_client`` copies the function object into
+        the importing module, so patching the defining module alone misses those call sites (hookpoints
+        0.1). Sites not yet imported are patched when they are, through a post-import hook.
+        """
+        module = sys.modules.get(defining_module) or _import(defining_module)
+        if module is None or not hasattr(module, name):
+            return
+        original = getattr(module, name)
+        proxy = wrapt.FunctionWrapper(original, self._gate(wrapper))
+        self.replace(module, name, proxy)
+        for site in import_sites:
+            self.on_import(site, lambda mod, o=original, p=proxy: self._patch_site(mod, name, o, p))
+
+    def on_import(self, module_name: str, hook: Callable[[Any], None]) -> None:
+        """Run ``hook(module)`` now if the module is imported, else when it is (never after uninstrument)."""
+
+        def guarded_hook(module: Any) -> None:
+            if not self.active:
+                return
+            try:
+                hook(module)
+            except Exception:  # runs inside the user's import: log, never raise
+                _logger.debug("mcp-otel: patching %s failed", module_name, exc_info=True)
+
+        if module_name in sys.modules:
+            guarded_hook(sys.modules[module_name])
+        else:
+            wrapt.register_post_import_hook(guarded_hook, module_name)
+
+    def _patch_site(self, module: Any, name: str, original: Any, proxy: Any) -> None:
+        if getattr(module, name, None) is original:
+            self.replace(module, name, proxy)
+
+    def _gate(self, wrapper: Wrapper) -> Wrapper:
+        def gated(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            if not self.active:
+                return wrapped(*args, **kwargs)
+            return wrapper(wrapped, instance, args, kwargs)
+
+        return gated
+
+    def unwrap_all(self) -> None:
+        """Restore every patched attribute; wrappers someone else wrapped over stay but go inert."""
+        self.active = False
+        for owner, attribute, original, replacement in reversed(self._applied):
+            present = owner.__dict__.get(attribute, _MISSING) if isinstance(owner, type) else None
+            if not isinstance(owner, type):
+                present = getattr(owner, attribute, _MISSING)
+            if present is not replacement:
+                _logger.debug("mcp-otel: %r.%s was re-wrapped by someone else; left inert", owner, attribute)
+                continue
+            if original is _MISSING:
+                delattr(owner, attribute)
+            else:
+                setattr(owner, attribute, original)
+        self._applied.clear()
+
+
+def _import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except Exception:
+        _logger.debug("mcp-otel: cannot import %s", name, exc_info=True)
+        return None

@@ -1,0 +1,251 @@
+"""Client-side machinery shared by the mcp 1.x and 2.x adapters: session layers and transport proxies.
+
+A session may be opened by several nested layers: a helper such as ``init_session``, ``mcp.Client``, a
+transport function, ``ClientSession``. The outermost one owns the session record (it starts the
+``mcp.session`` span and ends it on exit); the inner ones join it through ``OPENING`` while the outer
+``__aenter__`` runs, or, for the plain ``async with transport as streams: async with ClientSession(...)``
+shape, through the streams the transport yielded.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import wrapt
+
+from mcp_otel import semconv
+from mcp_otel.session import OPENING, ClientSessionRecord, Endpoint
+from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
+
+
+class ClientHub:
+    """Per-``instrument()`` registry linking library objects to session records (weakly)."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        # transport stream (or its raw anyio stream) -> record, for ClientSession to find its session
+        self._streams: weakref.WeakKeyDictionary[Any, ClientSessionRecord] = weakref.WeakKeyDictionary()
+        # library object (ClientSession, mcp.Client, fastmcp.Client, dispatcher) -> record
+        self._owners: weakref.WeakKeyDictionary[Any, ClientSessionRecord] = weakref.WeakKeyDictionary()
+
+    def record_for(self, obj: Any) -> ClientSessionRecord | None:
+        try:
+            return self._owners.get(obj)
+        except TypeError:
+            return None
+
+    @guarded
+    def attach(self, obj: Any, record: ClientSessionRecord) -> None:
+        self._owners[obj] = record
+
+    @guarded
+    def bind_streams(self, streams: Any, record: ClientSessionRecord) -> None:
+        """Remember every stream object in what a transport yielded (tuples, nested tuples)."""
+        pending = [streams]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, tuple | list):
+                pending.extend(item)
+            elif (key := _stream_key(item)) is not None:
+                self._streams[key] = record
+
+    def record_for_stream(self, stream: Any) -> ClientSessionRecord | None:
+        key = _stream_key(stream)
+        if key is None:
+            return None
+        return self._streams.get(key)
+
+
+def _stream_key(stream: Any) -> Any:
+    """A weak-referenceable identity for a stream: mcp 2.x context streams wrap a raw anyio stream."""
+    for candidate in (stream, getattr(stream, "_inner", None)):
+        if candidate is None or callable(candidate) or isinstance(candidate, str | bytes | int):
+            continue
+        try:
+            weakref.ref(candidate)
+            hash(candidate)
+        except TypeError:
+            continue
+        return candidate
+    return None
+
+
+def endpoint_for_url(url: Any, transport: str) -> Endpoint:
+    """server.address/port and network attributes from a transport URL (credentials never read)."""
+    host: str | None = None
+    port: int | None = None
+    scheme = ""
+    try:
+        parts = urlsplit(str(url))
+        host, scheme = parts.hostname, parts.scheme
+        port = parts.port or {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme)
+    except (ValueError, TypeError):
+        pass
+    protocol = "websocket" if transport == semconv.TRANSPORT_WEBSOCKET else "http"
+    return Endpoint(
+        transport=transport,
+        server_address=host,
+        server_port=port,
+        network_transport="tcp",
+        network_protocol_name=protocol,
+    )
+
+
+STDIO_ENDPOINT = Endpoint(transport=semconv.TRANSPORT_STDIO, network_transport="pipe")
+MEMORY_ENDPOINT = Endpoint(transport=semconv.TRANSPORT_MEMORY)
+
+
+class SessionLayer:
+    """Enter/exit bookkeeping of one layer that may own a session (see the module docstring)."""
+
+    __slots__ = ("hub", "owned", "record")
+
+    def __init__(self, hub: ClientHub) -> None:
+        self.hub = hub
+        self.record: ClientSessionRecord | None = None
+        self.owned = False
+
+    @guarded
+    def open(self, endpoint: Endpoint, existing: ClientSessionRecord | None = None) -> Any:
+        """Join the session being opened (or ``existing``), else start one; returns an OPENING token."""
+        record = existing or OPENING.get()
+        if record is not None and not record.ended:
+            record.update_endpoint(endpoint)
+            self.record = record
+            return None
+        self.record = ClientSessionRecord(self.hub.telemetry, endpoint)
+        self.owned = True
+        return OPENING.set(self.record)
+
+    def close_opening(self, token: Any) -> None:
+        if token is not None:
+            try:
+                OPENING.reset(token)
+            except Exception:  # reset from another context: harmless, the value dies with that context
+                report_internal_error("SessionLayer.close_opening")
+
+    @guarded
+    def failed(self, exc: BaseException) -> None:
+        if self.owned and self.record is not None:
+            self.record.end(exc)
+
+    @guarded
+    def begin_exit(self) -> None:
+        if self.record is not None:
+            self.record.start_cleanup()
+
+    @guarded
+    def finish(self, exc: BaseException | None) -> None:
+        if self.owned and self.record is not None:
+            self.record.end(exc)
+
+
+async def enter_layer(
+    hub: ClientHub,
+    endpoint: Endpoint,
+    enter: Callable[[], Awaitable[Any]],
+    *,
+    connect: bool = False,
+    existing: ClientSessionRecord | None = None,
+) -> tuple[Any, SessionLayer]:
+    """Run ``enter`` as a session layer; with ``connect`` it is the transport set-up (``mcp.connect``)."""
+    layer = SessionLayer(hub)
+    token = layer.open(endpoint, existing)
+    record = layer.record
+    if connect and record is not None:
+        record.start_connect(endpoint)
+    try:
+        result = await enter()
+    except BaseException as exc:
+        if connect and record is not None:
+            record.end_connect(exc)
+        layer.failed(exc)
+        raise
+    finally:
+        layer.close_opening(token)
+    if connect and record is not None:
+        record.end_connect()
+    return result, layer
+
+
+async def exit_layer(layer: SessionLayer | None, exit_: Callable[[], Awaitable[Any]], exc: Any) -> Any:
+    """Run ``exit_`` as the teardown of a layer entered with :func:`enter_layer`."""
+    if layer is None:
+        return await exit_()
+    layer.begin_exit()
+    try:
+        result = await exit_()
+    except BaseException as raised:
+        layer.finish(raised)
+        raise
+    layer.finish(exc if not result else None)
+    return result
+
+
+class TransportProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Wraps the async context manager a transport function returns: entering it is the connect phase."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        hub: ClientHub,
+        endpoint: Endpoint,
+        on_streams: Callable[[Any, ClientSessionRecord], None] | None = None,
+    ) -> None:
+        super().__init__(wrapped)
+        self._self_hub = hub
+        self._self_endpoint = endpoint
+        self._self_on_streams = on_streams
+        self._self_layer: SessionLayer | None = None
+
+    async def __aenter__(self) -> Any:
+        nested = OPENING.get()
+        if nested is not None and nested.connect_span is not None:
+            # A transport entered while another one connects (mcp 1.x's deprecated streamablehttp_client
+            # calls streamable_http_client): one connect, not two.
+            return await self.__wrapped__.__aenter__()
+        streams, layer = await enter_layer(
+            self._self_hub, self._self_endpoint, self.__wrapped__.__aenter__, connect=True
+        )
+        self._self_layer = layer
+        if layer.record is not None:
+            self._self_hub.bind_streams(streams, layer.record)
+            if self._self_on_streams is not None:
+                _safe_call(self._self_on_streams, streams, layer.record)
+        return streams
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        layer, self._self_layer = self._self_layer, None
+        return await exit_layer(layer, lambda: self.__wrapped__.__aexit__(exc_type, exc, tb), exc)
+
+
+def _safe_call(func: Callable[..., Any], *args: Any) -> None:
+    try:
+        func(*args)
+    except Exception:
+        report_internal_error(getattr(func, "__qualname__", "callback"))
+
+
+def transport_wrapper(
+    hub: ClientHub,
+    describe: Callable[[tuple[Any, ...], dict[str, Any]], Endpoint],
+    on_streams: Callable[[Any, ClientSessionRecord], None] | None = None,
+) -> Callable[..., Any]:
+    """A wrapt wrapper for a transport function: the returned context manager becomes a TransportProxy."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        cm = wrapped(*args, **kwargs)
+        try:
+            return TransportProxy(cm, hub, describe(args, kwargs), on_streams)
+        except Exception:
+            report_internal_error("transport_wrapper")
+            return cm
+
+    return wrapper
+
+
+def url_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return kwargs.get("url", args[0] if args else None)

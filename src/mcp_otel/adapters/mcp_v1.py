@@ -1,0 +1,262 @@
+"""mcp 1.x client: transports, ClientSession lifecycle and every request (``BaseSession.send_request``)."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import wrapt
+from opentelemetry import trace
+
+from mcp_otel import semconv
+from mcp_otel._patching import Patcher
+from mcp_otel.adapters._client import (
+    MEMORY_ENDPOINT,
+    STDIO_ENDPOINT,
+    ClientHub,
+    endpoint_for_url,
+    enter_layer,
+    exit_layer,
+    transport_wrapper,
+    url_argument,
+)
+from mcp_otel.errors import TOOL_ERROR, ErrorInfo, from_code, from_exception, unwrap_exception_group
+from mcp_otel.propagation import inject_carrier
+from mcp_otel.session import ClientSessionRecord, Endpoint, RequestInfo, start_client_operation
+from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
+
+# httpx.codes.REQUEST_TIMEOUT: mcp 1.x reports its own read timeout with the HTTP 408 code (session.py).
+_V1_TIMEOUT_CODE = 408
+# mcp 1.x's streamable-HTTP client turns a 404 into this synthetic error, with a *positive* code.
+_V1_SESSION_TERMINATED_CODE = 32600
+
+
+def classify(exc: BaseException) -> ErrorInfo:
+    """``error.type`` for an exception out of an mcp 1.x client call."""
+    inner = unwrap_exception_group(exc)
+    error = getattr(inner, "error", None)
+    code = getattr(error, "code", None)
+    if isinstance(code, int) and type(inner).__name__ == "McpError":
+        message = getattr(error, "message", None)
+        if code == _V1_TIMEOUT_CODE and str(message).startswith("Timed out"):
+            return ErrorInfo(semconv.ERROR_TIMEOUT, message=message)
+        if code == _V1_SESSION_TERMINATED_CODE or (code == -32600 and message == "Session terminated"):
+            return ErrorInfo(
+                semconv.ERROR_SESSION_TERMINATED, status_code=str(code), message=message, code=code
+            )
+        return from_code(code, message)
+    return from_exception(inner)
+
+
+def describe_request(instance: Any, request: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestInfo:
+    root = getattr(request, "root", request)
+    method = str(getattr(root, "method", "unknown"))
+    params = getattr(root, "params", None)
+    name = getattr(params, "name", None)
+    uri = getattr(params, "uri", None)
+    timeout = kwargs.get("request_read_timeout_seconds", args[1] if len(args) > 1 else None)
+    if timeout is None:
+        timeout = getattr(instance, "_session_read_timeout_seconds", None)
+    request_id = getattr(instance, "_request_id", None)
+    return RequestInfo(
+        method=method,
+        request_id=str(request_id) if request_id is not None else None,
+        tool_name=str(name) if method == "tools/call" and name is not None else None,
+        prompt_name=str(name) if method == "prompts/get" and name is not None else None,
+        resource_uri=str(uri) if uri is not None and method.startswith("resources/") else None,
+        timeout=timeout.total_seconds() if hasattr(timeout, "total_seconds") else timeout,
+        arguments=getattr(params, "arguments", None) if method == "tools/call" else None,
+    )
+
+
+class _RequestWithMeta(wrapt.ObjectProxy):  # type: ignore[misc]
+    """The caller's request, serialised with the trace context added to ``params._meta``.
+
+    ``BaseSession.send_request`` only calls ``request.model_dump(...)`` (and reads the class name for its
+    timeout message), so adding the fields to the dumped dict leaves the caller's pydantic objects as
+    they were and needs no knowledge of each request's params class.
+    """
+
+    def __init__(self, wrapped: Any, carrier: dict[str, str]) -> None:
+        super().__init__(wrapped)
+        self._self_carrier = carrier
+
+    def model_dump(self, *args: Any, **kwargs: Any) -> Any:
+        data = self.__wrapped__.model_dump(*args, **kwargs)
+        try:
+            if isinstance(data, dict):
+                params = data.get("params")
+                params = dict(params) if isinstance(params, dict) else {}
+                key = "_meta" if kwargs.get("by_alias") else "meta"
+                meta = params.get(key)
+                params[key] = {**(meta if isinstance(meta, dict) else {}), **self._self_carrier}
+                data["params"] = params
+        except Exception:
+            report_internal_error("_RequestWithMeta.model_dump")
+        return data
+
+
+class McpV1ClientAdapter:
+    """Patches the mcp 1.x client."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        self.hub = ClientHub(telemetry)
+        self._layers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def apply(self, patcher: Patcher) -> None:
+        from mcp.client.session import ClientSession
+
+        self._client_session_type = ClientSession
+        hub = self.hub
+        http = transport_wrapper(
+            hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_STREAMABLE_HTTP),
+            _bind_session_id_getter,
+        )
+        patcher.wrap_function(
+            "mcp.client.streamable_http",
+            "streamable_http_client",
+            ["mcp.client.session_group", "fastmcp.client.transports.http", "fastmcp.cli.apps_dev"],
+            http,
+        )
+        # Deprecated spelling; it calls streamable_http_client, and TransportProxy keeps that one connect.
+        patcher.wrap_function(
+            "mcp.client.streamable_http",
+            "streamablehttp_client",
+            ["mcp.client.session_group", "fastmcp.client.transports.http"],
+            http,
+        )
+        patcher.wrap_function(
+            "mcp.client.sse",
+            "sse_client",
+            ["mcp.client.session_group", "mcp.client.__main__", "fastmcp.client.transports.sse"],
+            transport_wrapper(hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_SSE)),
+        )
+        patcher.wrap_function(
+            "mcp.client.stdio",
+            "stdio_client",
+            ["mcp", "mcp.client.__main__", "fastmcp.client.transports.stdio"],
+            transport_wrapper(hub, lambda a, k: STDIO_ENDPOINT),
+        )
+        patcher.wrap_function(
+            "mcp.client.websocket",
+            "websocket_client",
+            [],
+            transport_wrapper(hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_WEBSOCKET)),
+        )
+        patcher.wrap_function(
+            "mcp.shared.memory",
+            "create_client_server_memory_streams",
+            ["fastmcp.client.transports.memory"],
+            transport_wrapper(hub, lambda a, k: MEMORY_ENDPOINT),
+        )
+        patcher.wrap(ClientSession, "__init__", self._init)
+        patcher.wrap(ClientSession, "__aenter__", self._aenter)
+        patcher.wrap(ClientSession, "__aexit__", self._aexit)
+        # Shared with ServerSession (server->client requests): filtered by isinstance in the wrapper.
+        from mcp.shared.session import BaseSession
+
+        patcher.wrap(BaseSession, "send_request", self._send_request)
+
+    # --- ClientSession lifecycle ------------------------------------------------------------------
+    def _init(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        self._bind_session(instance, kwargs.get("read_stream", args[0] if args else None))
+        return result
+
+    @guarded
+    def _bind_session(self, session: Any, read_stream: Any) -> None:
+        from mcp_otel.session import OPENING
+
+        record = OPENING.get() or self.hub.record_for_stream(read_stream)
+        if record is not None:
+            self.hub.attach(session, record)
+
+    async def _aenter(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        existing = self.hub.record_for(instance)
+        endpoint = Endpoint() if existing is not None else MEMORY_ENDPOINT
+        result, layer = await enter_layer(
+            self.hub, endpoint, lambda: wrapped(*args, **kwargs), existing=existing
+        )
+        if layer.record is not None:
+            self.hub.attach(instance, layer.record)
+            self._remember(instance, layer)
+        return result
+
+    @guarded
+    def _remember(self, instance: Any, layer: Any) -> None:
+        self._layers[instance] = layer
+
+    async def _aexit(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        layer = self._layers.pop(instance, None)
+        exc = args[1] if len(args) > 1 else kwargs.get("exc_val")
+        return await exit_layer(layer, lambda: wrapped(*args, **kwargs), exc)
+
+    # --- requests ---------------------------------------------------------------------------------
+    async def _send_request(
+        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not isinstance(instance, self._client_session_type):
+            return await wrapped(*args, **kwargs)
+        started = self._start(instance, args, kwargs)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        op, record, call_args = started
+        with op.activate():
+            try:
+                result = await wrapped(*call_args, **kwargs)
+            except BaseException as exc:
+                op.finish(classify(exc))
+                raise
+        self._finished(op, record, call_args[0], result)
+        return result
+
+    def _start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+        try:
+            if not is_instrumentation_enabled():
+                return None
+            request = args[0] if args else kwargs["request"]
+            info = describe_request(instance, request, args[1:] if args else (), kwargs)
+            if info.method in self.telemetry.config.excluded_methods:
+                return None
+            record = self.hub.record_for(instance)
+            if record is not None:
+                op = record.start_request(info)
+            else:
+                op = start_client_operation(self.telemetry, info, {}, None, None, None)
+            call_args = args
+            if self.telemetry.config.propagate and args:
+                carrier = inject_carrier(trace.set_span_in_context(op.span))
+                if carrier:
+                    call_args = (_RequestWithMeta(args[0], carrier), *args[1:])
+            return op, record, call_args
+        except Exception:
+            report_internal_error("mcp_v1._start")
+            return None
+
+    @guarded
+    def _finished(self, op: Any, record: ClientSessionRecord | None, request: Any, result: Any) -> None:
+        method = getattr(getattr(request, "root", request), "method", None)
+        if method == "initialize" and record is not None:
+            info = getattr(result, "serverInfo", None)
+            attributes = record.on_initialized(
+                getattr(result, "protocolVersion", None),
+                getattr(info, "name", None),
+                getattr(info, "version", None),
+            )
+            for key, value in (attributes or {}).items():
+                op.set_attribute(key, value, metric=key == semconv.MCP_PROTOCOL_VERSION)
+        elif record is not None and record.session_id is None:
+            record.refresh_session_id()
+        if getattr(result, "isError", False) is True:
+            op.finish(TOOL_ERROR)
+        else:
+            op.finish()
+
+
+def _bind_session_id_getter(streams: Any, record: ClientSessionRecord) -> None:
+    """mcp 1.x streamable HTTP yields ``(read, write, get_session_id)``."""
+    if isinstance(streams, tuple) and len(streams) >= 3 and callable(streams[2]):
+        record.session_id_source = streams[2]

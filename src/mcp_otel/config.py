@@ -1,0 +1,56 @@
+"""Options, read once from ``instrument()`` keyword arguments and the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp_otel import semconv
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def env_flag(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """Read a boolean environment variable; anything unrecognised falls back to ``default``."""
+    raw = (environ if environ is not None else os.environ).get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    return default
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a wrapper needs to know about the user's choices.
+
+    Attributes:
+        capture_content: record tool arguments and results (``gen_ai.tool.call.*``), size-bounded.
+        excluded_methods: MCP methods that get no span and no metric (e.g. ``ping``).
+        propagate: inject the trace context into ``params._meta`` of outgoing requests.
+        max_attribute_length: longest string value written to an attribute.
+    """
+
+    capture_content: bool = False
+    excluded_methods: frozenset[str] = field(default_factory=frozenset)
+    propagate: bool = True
+    max_attribute_length: int = 1024
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Config:
+        """Build the config from the environment, then apply ``instrument()`` keyword arguments."""
+        excluded = os.environ.get(semconv.ENV_EXCLUDED_METHODS, "")
+        values: dict[str, Any] = {
+            "capture_content": env_flag(semconv.ENV_CAPTURE_CONTENT, False),
+            "excluded_methods": frozenset(m.strip() for m in excluded.split(",") if m.strip()),
+            "propagate": env_flag(semconv.ENV_PROPAGATE, True),
+        }
+        for key, value in (overrides or {}).items():
+            if key in cls.__dataclass_fields__ and value is not None:
+                values[key] = frozenset(value) if key == "excluded_methods" else value
+        return cls(**values)

@@ -1,0 +1,72 @@
+"""``McpInstrumentor``: detects the installed MCP libraries and applies (or removes) their adapters."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from mcp_otel._patching import Patcher
+from mcp_otel.config import Config
+from mcp_otel.package import _instruments
+from mcp_otel.telemetry import Telemetry
+
+_logger = logging.getLogger("mcp_otel")
+
+
+def _major(distribution: str) -> int | None:
+    try:
+        return int(importlib.metadata.version(distribution).split(".")[0])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return None
+
+
+class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """OpenTelemetry instrumentor for MCP clients and servers.
+
+    ``McpInstrumentor().instrument(tracer_provider=..., meter_provider=...)`` patches what is installed:
+    the ``mcp`` SDK (1.x or 2.x). Keyword arguments besides the providers override the environment:
+    ``capture_content`` (bool), ``excluded_methods`` (iterable of MCP method names), ``propagate`` (bool),
+    ``max_attribute_length`` (int).
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        config = Config.from_env(kwargs)
+        telemetry = Telemetry(config, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        patcher = Patcher()
+        self._patcher = patcher
+        self._telemetry = telemetry
+        for adapter in _select_adapters(telemetry):
+            try:
+                adapter.apply(patcher)
+            except Exception:
+                _logger.warning("mcp-otel: could not instrument %s", type(adapter).__name__, exc_info=True)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        patcher = getattr(self, "_patcher", None)
+        if patcher is not None:
+            patcher.unwrap_all()
+            self._patcher = None
+
+
+def _select_adapters(telemetry: Telemetry) -> list[Any]:
+    """One adapter per installed library line; unknown major versions get a warning and no patch."""
+    adapters: list[Any] = []
+    mcp_major = _major("mcp")
+    if mcp_major == 1:
+        from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter
+
+        adapters.append(McpV1ClientAdapter(telemetry))
+    elif mcp_major == 2:
+        from mcp_otel.adapters.mcp_v2 import McpV2ClientAdapter
+
+        adapters.append(McpV2ClientAdapter(telemetry))
+    elif mcp_major is not None:
+        _logger.warning("mcp-otel: mcp %s is not a supported version; MCP is not instrumented", mcp_major)
+    return adapters

@@ -1,0 +1,127 @@
+"""Every span, attribute, metric and environment-variable name mcp-otel uses, in one place.
+
+The MCP names follow the OpenTelemetry MCP semantic conventions (status: Development). We keep them here
+rather than importing ``opentelemetry.semconv._incubating``: in semantic-conventions 0.66b2 the ``mcp.*``
+constants are private and already marked as moving to semantic-conventions-genai. Everything the conventions
+do not define lives under the ``mcp_otel.`` prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCOPE_NAME: Final = "mcp_otel"
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
+
+# --- span names -----------------------------------------------------------------------------------
+SPAN_SESSION: Final = "mcp.session"
+SPAN_CONNECT: Final = "mcp.connect"
+SPAN_CLEANUP: Final = "mcp.cleanup"
+
+# --- semantic-convention attributes ---------------------------------------------------------------
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
+MCP_SESSION_ID: Final = "mcp.session.id"
+MCP_RESOURCE_URI: Final = "mcp.resource.uri"
+JSONRPC_REQUEST_ID: Final = "jsonrpc.request.id"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+NETWORK_TRANSPORT: Final = "network.transport"
+NETWORK_PROTOCOL_NAME: Final = "network.protocol.name"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+CLIENT_ADDRESS: Final = "client.address"
+CLIENT_PORT: Final = "client.port"
+ERROR_TYPE: Final = "error.type"
+RPC_RESPONSE_STATUS_CODE: Final = "rpc.response.status_code"
+
+OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+
+# --- mcp-otel extension attributes ----------------------------------------------------------------
+TRANSPORT: Final = "mcp_otel.transport"
+SERVER_NAME: Final = "mcp_otel.server.name"
+SERVER_VERSION: Final = "mcp_otel.server.version"
+SESSION_REQUESTS: Final = "mcp_otel.session.requests"
+SESSION_ERRORS: Final = "mcp_otel.session.errors"
+SESSION_TIMEOUTS: Final = "mcp_otel.session.timeouts"
+SESSION_LEAKED_STREAMS: Final = "mcp_otel.session.leaked_streams"
+SESSION_END_REASON: Final = "mcp_otel.session.end_reason"
+REQUEST_TIMEOUT: Final = "mcp_otel.request.timeout"
+RETRY_ATTEMPT: Final = "mcp_otel.retry.attempt"
+RETRY_MAX_ATTEMPTS: Final = "mcp_otel.retry.max_attempts"
+
+# transports (mcp_otel.transport values)
+TRANSPORT_STDIO: Final = "stdio"
+TRANSPORT_SSE: Final = "sse"
+TRANSPORT_STREAMABLE_HTTP: Final = "streamable-http"
+TRANSPORT_WEBSOCKET: Final = "websocket"
+TRANSPORT_MEMORY: Final = "memory"
+
+# session end reasons
+END_CLOSED: Final = "closed"
+END_ERROR: Final = "error"
+END_CANCELLED: Final = "cancelled"
+END_TERMINATED: Final = "terminated"
+
+# error.type values we define
+ERROR_TOOL: Final = "tool_error"
+ERROR_TIMEOUT: Final = "timeout"
+ERROR_SESSION_TERMINATED: Final = "session_terminated"
+ERROR_OTHER: Final = "_OTHER"
+
+# Server-side caller errors: recorded as error.type but not as span status ERROR (semconv common.yaml).
+CALLER_ERROR_CODES: Final = frozenset({-32700, -32600, -32601, -32602, -32002})
+
+# --- metrics --------------------------------------------------------------------------------------
+METRIC_CLIENT_OPERATION_DURATION: Final = "mcp.client.operation.duration"
+METRIC_SERVER_OPERATION_DURATION: Final = "mcp.server.operation.duration"
+METRIC_CLIENT_SESSION_DURATION: Final = "mcp.client.session.duration"
+METRIC_SERVER_SESSION_DURATION: Final = "mcp.server.session.duration"
+METRIC_CLIENT_SESSIONS_ACTIVE: Final = "mcp_otel.client.sessions.active"
+METRIC_SERVER_SESSIONS_ACTIVE: Final = "mcp_otel.server.sessions.active"
+METRIC_CLIENT_STREAMS_LEAKED: Final = "mcp_otel.client.streams.leaked"
+METRIC_CLIENT_RETRIES: Final = "mcp_otel.client.retries"
+
+UNIT_SECONDS: Final = "s"
+UNIT_SESSION: Final = "{session}"
+UNIT_STREAM: Final = "{stream}"
+UNIT_RETRY: Final = "{retry}"
+
+DURATION_BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+
+# Low-cardinality keys copied from a request span onto the operation-duration metric.
+OPERATION_METRIC_KEYS: Final = (
+    MCP_METHOD_NAME,
+    ERROR_TYPE,
+    GEN_AI_TOOL_NAME,
+    GEN_AI_PROMPT_NAME,
+    GEN_AI_OPERATION_NAME,
+    RPC_RESPONSE_STATUS_CODE,
+    MCP_PROTOCOL_VERSION,
+    NETWORK_TRANSPORT,
+    NETWORK_PROTOCOL_NAME,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+)
+SESSION_METRIC_KEYS: Final = (
+    ERROR_TYPE,
+    MCP_PROTOCOL_VERSION,
+    NETWORK_TRANSPORT,
+    NETWORK_PROTOCOL_NAME,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+)
+
+# --- environment variables ------------------------------------------------------------------------
+ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+ENV_EXCLUDED_METHODS: Final = "MCP_OTEL_EXCLUDED_METHODS"
+ENV_PROPAGATE: Final = "MCP_OTEL_PROPAGATE"
+ENV_NATIVE_SPANS: Final = "MCP_OTEL_NATIVE_SPANS"
+
+
+def span_name(method: str, target: str | None) -> str:
+    """The conventions' span name: ``{mcp.method.name} {target}``, or the method alone."""
+    return f"{method} {target}" if target else method

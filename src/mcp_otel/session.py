@@ -1,0 +1,367 @@
+"""The session model: lifecycle state and counters of one MCP session, owner of its spans and metrics.
+
+Adapters translate library calls into the events below (open, connect, initialized, request, cleanup,
+end); this module turns them into spans and metrics and never looks at library objects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from mcp_otel import semconv
+from mcp_otel.errors import ErrorInfo, from_exception, is_cancellation
+from mcp_otel.telemetry import Telemetry, guarded, pick
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a transport knows about where the session goes."""
+
+    transport: str | None = None
+    server_address: str | None = None
+    server_port: int | None = None
+    network_transport: str | None = None
+    network_protocol_name: str | None = None
+
+    def attributes(self) -> dict[str, AttributeValue]:
+        pairs = (
+            (semconv.TRANSPORT, self.transport),
+            (semconv.SERVER_ADDRESS, self.server_address),
+            (semconv.SERVER_PORT, self.server_port),
+            (semconv.NETWORK_TRANSPORT, self.network_transport),
+            (semconv.NETWORK_PROTOCOL_NAME, self.network_protocol_name),
+        )
+        return {k: v for k, v in pairs if v is not None}
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """One outgoing (or incoming) MCP request, described by an adapter."""
+
+    method: str
+    request_id: str | None = None
+    tool_name: str | None = None
+    prompt_name: str | None = None
+    resource_uri: str | None = None
+    timeout: float | None = None
+    arguments: Any = None
+
+    @property
+    def target(self) -> str | None:
+        # resource URIs are high-cardinality: never part of the span name by default (semconv).
+        return self.tool_name or self.prompt_name
+
+
+# The session being opened in this task, so that nested layers (a helper like init_session, mcp.Client,
+# the transport, ClientSession) join one session instead of each starting their own. Set only while an
+# outermost layer's __aenter__ runs; never left set in the application's context.
+OPENING: ContextVar[ClientSessionRecord | None] = ContextVar("mcp_otel_opening", default=None)
+
+
+def _span_ids(span_context: trace.SpanContext) -> tuple[int, int]:
+    return span_context.trace_id, span_context.span_id
+
+
+class Operation:
+    """One request span plus its duration metric; finished exactly once."""
+
+    __slots__ = ("_attributes", "_finished", "_histogram", "_session", "_start", "_telemetry", "span")
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        span: Span,
+        attributes: dict[str, AttributeValue],
+        histogram: Any,
+        session: ClientSessionRecord | None,
+    ) -> None:
+        self._telemetry = telemetry
+        self.span = span
+        self._attributes = attributes
+        self._histogram = histogram
+        self._session = session
+        self._start = time.perf_counter()
+        self._finished = False
+
+    @contextmanager
+    def activate(self) -> Iterator[None]:
+        """Make the request span current for the wrapped call (attach and detach in this frame)."""
+        token = None
+        try:
+            token = otel_context.attach(trace.set_span_in_context(self.span))
+        except Exception:  # pragma: no cover - defensive: a broken context must not break the call
+            token = None
+        try:
+            yield
+        finally:
+            if token is not None:
+                try:
+                    otel_context.detach(token)
+                except Exception:  # pragma: no cover
+                    pass
+
+    @guarded
+    def set_attribute(self, key: str, value: AttributeValue, *, metric: bool = False) -> None:
+        if metric:
+            self._attributes[key] = value
+        if self.span.is_recording():
+            self.span.set_attribute(key, value)
+
+    @guarded
+    def finish(self, error: ErrorInfo | None = None, *, record_status: bool = True) -> None:
+        """End the span and record the duration; ``record_status=False`` for server caller errors."""
+        if self._finished:
+            return
+        self._finished = True
+        duration = time.perf_counter() - self._start
+        if error is not None:
+            self._attributes[semconv.ERROR_TYPE] = error.error_type
+            if error.status_code is not None:
+                self._attributes[semconv.RPC_RESPONSE_STATUS_CODE] = error.status_code
+            if self.span.is_recording():
+                self.span.set_attribute(semconv.ERROR_TYPE, error.error_type)
+                if error.status_code is not None:
+                    self.span.set_attribute(semconv.RPC_RESPONSE_STATUS_CODE, error.status_code)
+                if record_status:
+                    message = self._telemetry.clip(error.message) if error.message else None
+                    self.span.set_status(Status(StatusCode.ERROR, message))
+        session = self._session
+        if session is not None:
+            session.on_request_finished(error)
+            if session.session_id and self.span.is_recording():
+                self.span.set_attribute(semconv.MCP_SESSION_ID, session.session_id)
+        self.span.end()
+        self._histogram.record(duration, pick(self._attributes, semconv.OPERATION_METRIC_KEYS))
+
+
+class ClientSessionRecord:
+    """One client session: from the transport opening to its teardown (or ClientSession alone)."""
+
+    def __init__(self, telemetry: Telemetry, endpoint: Endpoint) -> None:
+        self._telemetry = telemetry
+        self.endpoint = endpoint
+        # The ambient span when the session was opened: requests made under the same span are children
+        # of the session span; others keep their own parent and link the session instead.
+        self._opened_under = _span_ids(trace.get_current_span().get_span_context())
+        self.span = telemetry.tracer.start_span(
+            semconv.SPAN_SESSION, kind=SpanKind.INTERNAL, attributes=endpoint.attributes()
+        )
+        self._session_context = trace.set_span_in_context(self.span)
+        self._start = time.perf_counter()
+        self.requests = 0
+        self.errors = 0
+        self.timeouts = 0
+        self.terminated = False
+        self.session_id: str | None = None
+        self.session_id_source: Callable[[], str | None] | None = None
+        self.protocol_version: str | None = None
+        self.connect_span: Span | None = None
+        self.cleanup_span: Span | None = None
+        self.ended = False
+        self._active_attributes = self._low_cardinality_endpoint()
+        telemetry.client_sessions_active.add(1, self._active_attributes)
+
+    # --- lifecycle events -------------------------------------------------------------------------
+    def _low_cardinality_endpoint(self) -> dict[str, AttributeValue]:
+        return {k: v for k, v in self.endpoint.attributes().items() if k == semconv.TRANSPORT}
+
+    @guarded
+    def update_endpoint(self, endpoint: Endpoint) -> None:
+        """A later layer (the transport under a helper) knows more about the endpoint."""
+        merged = {**self.endpoint.__dict__, **{k: v for k, v in endpoint.__dict__.items() if v is not None}}
+        self.endpoint = Endpoint(**merged)
+        if self.span.is_recording():
+            self.span.set_attributes(self.endpoint.attributes())
+
+    @guarded
+    def start_connect(self, endpoint: Endpoint) -> None:
+        if self.connect_span is None:
+            self.connect_span = self._child(semconv.SPAN_CONNECT, endpoint.attributes())
+
+    @guarded
+    def end_connect(self, exc: BaseException | None = None) -> None:
+        span, self.connect_span = self.connect_span, None
+        if span is None or not span.is_recording():
+            if span is not None:
+                span.end()
+            return
+        if exc is not None:
+            self._mark_error(span, from_exception(exc))
+        span.end()
+
+    @guarded
+    def on_initialized(
+        self, protocol_version: str | None, server_name: str | None, server_version: str | None
+    ) -> dict[str, AttributeValue]:
+        """The handshake result; returns the attributes the initialize span should carry too."""
+        attributes: dict[str, AttributeValue] = {}
+        if protocol_version:
+            self.protocol_version = str(protocol_version)
+            attributes[semconv.MCP_PROTOCOL_VERSION] = self.protocol_version
+        if server_name:
+            attributes[semconv.SERVER_NAME] = self._telemetry.clip(str(server_name))
+        if server_version:
+            attributes[semconv.SERVER_VERSION] = self._telemetry.clip(str(server_version))
+        self.refresh_session_id()
+        if self.span.is_recording():
+            self.span.set_attributes(attributes)
+        return attributes
+
+    @guarded
+    def refresh_session_id(self) -> None:
+        source = self.session_id_source
+        if source is None:
+            return
+        value = source()
+        if value and value != self.session_id:
+            self.session_id = self._telemetry.clip(str(value))
+            self.span.set_attribute(semconv.MCP_SESSION_ID, self.session_id)
+
+    @guarded
+    def start_cleanup(self) -> None:
+        if self.cleanup_span is None and not self.ended:
+            self.cleanup_span = self._child(semconv.SPAN_CLEANUP, {})
+
+    @guarded
+    def end(self, exc: BaseException | None = None) -> None:
+        """The session is over: end cleanup and session spans, record the session metrics."""
+        if self.ended:
+            return
+        self.ended = True
+        self.refresh_session_id()
+        if self.connect_span is not None:
+            self.end_connect(exc)
+        error: ErrorInfo | None = None
+        if exc is not None and is_cancellation(exc):
+            reason = semconv.END_CANCELLED
+        elif exc is not None:
+            error = from_exception(exc)
+            reason = semconv.END_TERMINATED if self.terminated else semconv.END_ERROR
+        elif self.terminated:
+            error = ErrorInfo(semconv.ERROR_SESSION_TERMINATED, message="session terminated by the server")
+            reason = semconv.END_TERMINATED
+        else:
+            reason = semconv.END_CLOSED
+        if self.terminated and error is not None and not error.is_session_terminated:
+            error = ErrorInfo(semconv.ERROR_SESSION_TERMINATED, message=error.message)
+        cleanup, self.cleanup_span = self.cleanup_span, None
+        if cleanup is not None:
+            cleanup.end()
+        span = self.span
+        if span.is_recording():
+            span.set_attributes(
+                {
+                    semconv.SESSION_REQUESTS: self.requests,
+                    semconv.SESSION_ERRORS: self.errors,
+                    semconv.SESSION_TIMEOUTS: self.timeouts,
+                    semconv.SESSION_END_REASON: reason,
+                }
+            )
+            if error is not None:
+                self._mark_error(span, error)
+        span.end()
+        metric_attributes = dict(self.endpoint.attributes())
+        if self.protocol_version:
+            metric_attributes[semconv.MCP_PROTOCOL_VERSION] = self.protocol_version
+        if error is not None:
+            metric_attributes[semconv.ERROR_TYPE] = error.error_type
+        self._telemetry.client_session_duration.record(
+            time.perf_counter() - self._start, pick(metric_attributes, semconv.SESSION_METRIC_KEYS)
+        )
+        self._telemetry.client_sessions_active.add(-1, self._active_attributes)
+
+    # --- requests ---------------------------------------------------------------------------------
+    def start_request(self, info: RequestInfo) -> Operation:
+        """Start the CLIENT span of one request in this session (parenting per the contract)."""
+        current = trace.get_current_span().get_span_context()
+        if not self.ended and _span_ids(current) == self._opened_under:
+            parent, links = self._session_context, None
+        else:
+            parent, links = None, [Link(self.span.get_span_context())]
+        attributes = self.endpoint.attributes()
+        attributes.pop(semconv.TRANSPORT, None)
+        if self.protocol_version:
+            attributes[semconv.MCP_PROTOCOL_VERSION] = self.protocol_version
+        if self.session_id:
+            attributes[semconv.MCP_SESSION_ID] = self.session_id
+        return start_client_operation(self._telemetry, info, attributes, parent, links, self)
+
+    def on_request_finished(self, error: ErrorInfo | None) -> None:
+        self.requests += 1
+        if error is None:
+            return
+        self.errors += 1
+        if error.is_timeout:
+            self.timeouts += 1
+        if error.is_session_terminated:
+            self.terminated = True
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def _child(self, name: str, attributes: dict[str, AttributeValue]) -> Span:
+        return self._telemetry.tracer.start_span(
+            name, context=self._session_context, kind=SpanKind.INTERNAL, attributes=attributes
+        )
+
+    def _mark_error(self, span: Span, error: ErrorInfo) -> None:
+        span.set_attribute(semconv.ERROR_TYPE, error.error_type)
+        message = self._telemetry.clip(error.message) if error.message else None
+        span.set_status(Status(StatusCode.ERROR, message))
+
+
+def request_attributes(telemetry: Telemetry, info: RequestInfo) -> dict[str, AttributeValue]:
+    """The conventions' request attributes that are known before the request is sent."""
+    attributes: dict[str, AttributeValue] = {semconv.MCP_METHOD_NAME: info.method}
+    if info.request_id is not None:
+        attributes[semconv.JSONRPC_REQUEST_ID] = str(info.request_id)
+    if info.tool_name is not None:
+        attributes[semconv.GEN_AI_TOOL_NAME] = telemetry.clip(info.tool_name)
+        if info.method == "tools/call":
+            attributes[semconv.GEN_AI_OPERATION_NAME] = semconv.OPERATION_EXECUTE_TOOL
+    if info.prompt_name is not None:
+        attributes[semconv.GEN_AI_PROMPT_NAME] = telemetry.clip(info.prompt_name)
+    if info.resource_uri is not None:
+        attributes[semconv.MCP_RESOURCE_URI] = telemetry.clip(info.resource_uri)
+    if info.timeout is not None:
+        attributes[semconv.REQUEST_TIMEOUT] = float(info.timeout)
+    return attributes
+
+
+def start_client_operation(
+    telemetry: Telemetry,
+    info: RequestInfo,
+    base_attributes: dict[str, AttributeValue],
+    parent: otel_context.Context | None,
+    links: list[Link] | None,
+    session: ClientSessionRecord | None,
+) -> Operation:
+    """Start a CLIENT request span (with or without a session)."""
+    attributes = {**base_attributes, **request_attributes(telemetry, info)}
+    span = telemetry.tracer.start_span(
+        semconv.span_name(info.method, info.target),
+        context=parent,
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        links=links,
+    )
+    if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
+        span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(_to_json(info.arguments)))
+    return Operation(telemetry, span, attributes, telemetry.client_operation_duration, session)
+
+
+def _to_json(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except Exception:
+        return repr(value)
