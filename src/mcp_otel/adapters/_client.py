@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import wrapt
 
 from mcp_otel import semconv
+from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.session import OPENING, ClientSessionRecord, Endpoint
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
@@ -27,19 +28,31 @@ class ClientHub:
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
         # transport stream (or its raw anyio stream) -> record, for ClientSession to find its session
-        self._streams: weakref.WeakKeyDictionary[Any, ClientSessionRecord] = weakref.WeakKeyDictionary()
-        # library object (ClientSession, mcp.Client, fastmcp.Client, dispatcher) -> record
-        self._owners: weakref.WeakKeyDictionary[Any, ClientSessionRecord] = weakref.WeakKeyDictionary()
+        self._streams: IdentityWeakMap[ClientSessionRecord] = IdentityWeakMap()
+        # library object (ClientSession, mcp.Client, fastmcp.Client) -> record
+        self._owners: IdentityWeakMap[ClientSessionRecord] = IdentityWeakMap()
+        # library object -> the SessionLayer its __aenter__ opened, for its __aexit__
+        self._layers: IdentityWeakMap[SessionLayer] = IdentityWeakMap()
 
     def record_for(self, obj: Any) -> ClientSessionRecord | None:
-        try:
-            return self._owners.get(obj)
-        except TypeError:
-            return None
+        return self._owners.get(obj)
 
     @guarded
     def attach(self, obj: Any, record: ClientSessionRecord) -> None:
-        self._owners[obj] = record
+        self._owners.set(obj, record)
+
+    @guarded
+    def remember_layer(self, obj: Any, layer: SessionLayer) -> None:
+        self._layers.set(obj, layer)
+        if layer.record is not None:
+            self._owners.set(obj, layer.record)
+
+    def take_layer(self, obj: Any) -> SessionLayer | None:
+        try:
+            return self._layers.pop(obj)
+        except Exception:
+            report_internal_error("ClientHub.take_layer")
+            return None
 
     @guarded
     def bind_streams(self, streams: Any, record: ClientSessionRecord) -> None:
@@ -50,7 +63,7 @@ class ClientHub:
             if isinstance(item, tuple | list):
                 pending.extend(item)
             elif (key := _stream_key(item)) is not None:
-                self._streams[key] = record
+                self._streams.set(key, record)
 
     def record_for_stream(self, stream: Any) -> ClientSessionRecord | None:
         key = _stream_key(stream)
@@ -66,7 +79,6 @@ def _stream_key(stream: Any) -> Any:
             continue
         try:
             weakref.ref(candidate)
-            hash(candidate)
         except TypeError:
             continue
         return candidate

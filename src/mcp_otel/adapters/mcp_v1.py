@@ -102,7 +102,6 @@ class McpV1ClientAdapter:
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
         self.hub = ClientHub(telemetry)
-        self._layers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def apply(self, patcher: Patcher) -> None:
         from mcp.client.session import ClientSession
@@ -178,17 +177,11 @@ class McpV1ClientAdapter:
         result, layer = await enter_layer(
             self.hub, endpoint, lambda: wrapped(*args, **kwargs), existing=existing
         )
-        if layer.record is not None:
-            self.hub.attach(instance, layer.record)
-            self._remember(instance, layer)
+        self.hub.remember_layer(instance, layer)
         return result
 
-    @guarded
-    def _remember(self, instance: Any, layer: Any) -> None:
-        self._layers[instance] = layer
-
     async def _aexit(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        layer = self._layers.pop(instance, None)
+        layer = self.hub.take_layer(instance)
         exc = args[1] if len(args) > 1 else kwargs.get("exc_val")
         return await exit_layer(layer, lambda: wrapped(*args, **kwargs), exc)
 

@@ -1,0 +1,320 @@
+"""mcp 2.x client: transports, ``mcp.Client``, ClientSession lifecycle and every request.
+
+Requests are hooked at the dispatchers' ``send_raw_request`` (the one choke point: ``send_discover`` and
+``subscriptions/listen`` bypass ``ClientSession.send_request``). The SDK opens its own CLIENT span there
+(``MCP send …``, via ``mcp.shared.jsonrpc_dispatcher.otel_span``); for requests we trace, that helper is
+made to hand back our span instead, so there is exactly one CLIENT span per request and the SDK's own
+``_meta`` injection carries our context.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import SpanKind
+
+from mcp_otel import semconv
+from mcp_otel._patching import Patcher
+from mcp_otel._weak import IdentityWeakMap
+from mcp_otel.adapters._client import (
+    MEMORY_ENDPOINT,
+    STDIO_ENDPOINT,
+    ClientHub,
+    endpoint_for_url,
+    enter_layer,
+    exit_layer,
+    transport_wrapper,
+    url_argument,
+)
+from mcp_otel.errors import TOOL_ERROR, ErrorInfo, from_code, from_exception, unwrap_exception_group
+from mcp_otel.propagation import inject_carrier, merged_meta
+from mcp_otel.session import (
+    OPENING,
+    ClientSessionRecord,
+    Endpoint,
+    Operation,
+    RequestInfo,
+    start_client_operation,
+)
+from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
+
+_REQUEST_TIMEOUT = -32001  # mcp.types.REQUEST_TIMEOUT
+_SESSION_GONE_MESSAGES = frozenset({"Session not found", "Session terminated"})
+
+# The request span our send_raw_request wrapper opened in this task, for the SDK's otel_span to adopt.
+_PENDING_CLIENT_OP: ContextVar[Operation | None] = ContextVar("mcp_otel_pending_client_op", default=None)
+
+
+def classify(exc: BaseException, has_session_id: bool) -> ErrorInfo:
+    """``error.type`` for an exception out of an mcp 2.x client call."""
+    inner = unwrap_exception_group(exc)
+    code = getattr(inner, "code", None)
+    if isinstance(code, int) and type(inner).__name__ == "MCPError":
+        message = getattr(inner, "message", None)
+        if code == _REQUEST_TIMEOUT:
+            return ErrorInfo(semconv.ERROR_TIMEOUT, message=message)
+        if code == -32600 and has_session_id and message in _SESSION_GONE_MESSAGES:
+            return ErrorInfo(
+                semconv.ERROR_SESSION_TERMINATED, status_code=str(code), message=message, code=code
+            )
+        return from_code(code, message)
+    return from_exception(inner)
+
+
+def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RequestInfo, Any, Any]:
+    method = str(kwargs.get("method", args[0] if args else "unknown"))
+    params = kwargs.get("params", args[1] if len(args) > 1 else None)
+    opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
+    get = params.get if isinstance(params, dict) else (lambda _key: None)
+    name = get("name")
+    uri = get("uri")
+    timeout = opts.get("timeout") if isinstance(opts, dict) else None
+    info = RequestInfo(
+        method=method,
+        tool_name=str(name) if method == "tools/call" and name is not None else None,
+        prompt_name=str(name) if method == "prompts/get" and name is not None else None,
+        resource_uri=str(uri) if uri is not None and method.startswith("resources/") else None,
+        timeout=float(timeout) if isinstance(timeout, int | float) else None,
+        arguments=get("arguments") if method == "tools/call" else None,
+    )
+    return info, params, opts
+
+
+class McpV2ClientAdapter:
+    """Patches the mcp 2.x client."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        self.hub = ClientHub(telemetry)
+        # dispatcher -> weakref(ClientSession): only dispatchers of client sessions are traced here.
+        self._dispatchers: IdentityWeakMap[weakref.ref[Any]] = IdentityWeakMap()
+
+    def apply(self, patcher: Patcher) -> None:
+        from mcp.client.client import Client
+        from mcp.client.session import ClientSession
+        from mcp.client.streamable_http import StreamableHTTPTransport
+        from mcp.shared import jsonrpc_dispatcher
+        from mcp.shared.direct_dispatcher import DirectDispatcher
+
+        hub = self.hub
+        patcher.wrap_function(
+            "mcp.client.streamable_http",
+            "streamable_http_client",
+            [
+                "mcp.client.client",
+                "mcp.client.session_group",
+                "fastmcp.client.transports.http",
+                "fastmcp.cli.apps_dev",
+            ],
+            transport_wrapper(
+                hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_STREAMABLE_HTTP)
+            ),
+        )
+        patcher.wrap_function(
+            "mcp.client.sse",
+            "sse_client",
+            ["mcp.client.session_group", "mcp.client.__main__", "fastmcp.client.transports.sse"],
+            transport_wrapper(hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_SSE)),
+        )
+        patcher.wrap_function(
+            "mcp.client.stdio",
+            "stdio_client",
+            ["mcp", "mcp.client.__main__", "mcp.client.client", "fastmcp.client.transports.stdio"],
+            transport_wrapper(hub, lambda a, k: STDIO_ENDPOINT),
+        )
+        patcher.wrap_function(
+            "mcp.shared.memory",
+            "create_client_server_memory_streams",
+            ["mcp.client._memory", "fastmcp.client.transports.memory"],
+            transport_wrapper(hub, lambda a, k: MEMORY_ENDPOINT),
+        )
+        # mcp 2.x yields no session-id callback: the transport object is the only place it lives.
+        patcher.wrap(StreamableHTTPTransport, "__init__", self._http_transport_init)
+        patcher.wrap(Client, "__aenter__", self._client_aenter)
+        patcher.wrap(Client, "__aexit__", self._aexit)
+        patcher.wrap(ClientSession, "__init__", self._session_init)
+        patcher.wrap(ClientSession, "__aenter__", self._session_aenter)
+        patcher.wrap(ClientSession, "__aexit__", self._aexit)
+        patcher.wrap(ClientSession, "adopt", self._adopt)
+        patcher.wrap(jsonrpc_dispatcher.JSONRPCDispatcher, "send_raw_request", self._send_raw_request)
+        patcher.wrap(DirectDispatcher, "send_raw_request", self._send_raw_request)
+        patcher.wrap(jsonrpc_dispatcher, "otel_span", self._otel_span)
+
+    # --- session layers ---------------------------------------------------------------------------
+    def _http_transport_init(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        record = OPENING.get()
+        if record is not None:
+            _bind_transport(record, instance)
+        return result
+
+    async def _client_aenter(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result, layer = await enter_layer(
+            self.hub, _client_endpoint(getattr(instance, "server", None)), lambda: wrapped(*args, **kwargs)
+        )
+        self.hub.remember_layer(instance, layer)
+        return result
+
+    def _session_init(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        self._bind_session(instance, args, kwargs)
+        return result
+
+    @guarded
+    def _bind_session(self, session: Any, args: Any, kwargs: Any) -> None:
+        dispatcher = getattr(session, "_dispatcher", None)
+        if dispatcher is not None:
+            self._dispatchers.set(dispatcher, weakref.ref(session))
+        read_stream = kwargs.get("read_stream", args[0] if args else None)
+        if read_stream is None:
+            read_stream = getattr(dispatcher, "_read_stream", None)
+        record = OPENING.get() or self.hub.record_for_stream(read_stream)
+        if record is not None:
+            self.hub.attach(session, record)
+
+    async def _session_aenter(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        existing = self.hub.record_for(instance)
+        endpoint = Endpoint() if existing is not None else MEMORY_ENDPOINT
+        result, layer = await enter_layer(
+            self.hub, endpoint, lambda: wrapped(*args, **kwargs), existing=existing
+        )
+        self.hub.remember_layer(instance, layer)
+        return result
+
+    async def _aexit(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        layer = self.hub.take_layer(instance)
+        exc = args[1] if len(args) > 1 else kwargs.get("exc_val")
+        return await exit_layer(layer, lambda: wrapped(*args, **kwargs), exc)
+
+    def _adopt(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        self._handshake_done(instance)
+        return result
+
+    @guarded
+    def _handshake_done(self, session: Any) -> None:
+        record = self.hub.record_for(session)
+        if record is None:
+            return
+        info = getattr(session, "server_info", None)
+        record.on_initialized(
+            getattr(session, "protocol_version", None),
+            getattr(info, "name", None),
+            getattr(info, "version", None),
+        )
+
+    # --- requests ---------------------------------------------------------------------------------
+    async def _send_raw_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        started = self._start(instance, args, kwargs)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        op, record, args, kwargs = started
+        token = _PENDING_CLIENT_OP.set(op)
+        try:
+            with op.activate():
+                try:
+                    result = await wrapped(*args, **kwargs)
+                except BaseException as exc:
+                    op.finish(classify(exc, record is not None and record.session_id is not None))
+                    raise
+        finally:
+            _PENDING_CLIENT_OP.reset(token)
+        self._finished(op, record, args, kwargs, result)
+        return result
+
+    def _start(self, dispatcher: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            ref = self._dispatchers.get(dispatcher)
+            session = ref() if ref is not None else None
+            if session is None or not is_instrumentation_enabled():
+                return None
+            info, params, opts = describe_request(args, kwargs)
+            if info.method in self.telemetry.config.excluded_methods:
+                return None
+            record = self.hub.record_for(session)
+            if record is not None:
+                record.refresh_session_id()
+                op = record.start_request(info)
+            else:
+                op = start_client_operation(self.telemetry, info, {}, None, None, None)
+            if self.telemetry.config.propagate and not hasattr(dispatcher, "_pending"):
+                # The in-process DirectDispatcher neither opens a span nor injects: inject ourselves,
+                # into a copy of the caller's params.
+                carrier = inject_carrier(trace.set_span_in_context(op.span))
+                if carrier:
+                    meta = params.get("_meta") if isinstance(params, dict) else None
+                    new_params = {**(params or {}), "_meta": merged_meta(meta, carrier)}
+                    args, kwargs = _replace_params(args, kwargs, new_params)
+            return op, record, args, kwargs
+        except Exception:
+            report_internal_error("mcp_v2._start")
+            return None
+
+    @guarded
+    def _finished(
+        self, op: Operation, record: ClientSessionRecord | None, args: Any, kwargs: Any, result: Any
+    ) -> None:
+        method = kwargs.get("method", args[0] if args else None)
+        if method == "initialize" and record is not None and isinstance(result, dict):
+            # The session adopts the result only after this returns; the initialize span wants it now.
+            server = result.get("serverInfo") if isinstance(result.get("serverInfo"), dict) else {}
+            attributes = record.on_initialized(
+                result.get("protocolVersion"), server.get("name"), server.get("version")
+            )
+            for key, value in (attributes or {}).items():
+                op.set_attribute(key, value)
+        if record is not None and record.protocol_version:
+            op.set_attribute(semconv.MCP_PROTOCOL_VERSION, record.protocol_version, metric=True)
+        if isinstance(result, dict) and result.get("isError") is True:
+            op.finish(TOOL_ERROR)
+        else:
+            op.finish()
+
+    def _otel_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        op = _PENDING_CLIENT_OP.get()
+        if op is None or kwargs.get("kind") != SpanKind.CLIENT:
+            return wrapped(*args, **kwargs)
+        _PENDING_CLIENT_OP.set(None)  # one adoption per request; the wrapper's reset restores the outer value
+        return _adopted_span(op, kwargs.get("attributes"))
+
+
+@contextmanager
+def _adopted_span(op: Operation, attributes: Any) -> Iterator[Any]:
+    """Stand-in for the SDK's span: our request span, already current; the SDK only annotates it."""
+    if isinstance(attributes, dict) and (request_id := attributes.get(semconv.JSONRPC_REQUEST_ID)):
+        op.set_attribute(semconv.JSONRPC_REQUEST_ID, str(request_id))
+    yield op.span
+
+
+def _replace_params(args: tuple[Any, ...], kwargs: dict[str, Any], params: Any) -> tuple[Any, Any]:
+    if "params" in kwargs or len(args) < 2:
+        return args, {**kwargs, "params": params}
+    return (args[0], params, *args[2:]), kwargs
+
+
+def _bind_transport(record: ClientSessionRecord, transport: Any) -> None:
+    ref = weakref.ref(transport)
+
+    def session_id() -> str | None:
+        live = ref()
+        return getattr(live, "session_id", None) if live is not None else None
+
+    record.session_id_source = session_id
+
+
+def _client_endpoint(server: Any) -> Endpoint:
+    """What ``mcp.Client(server)`` connects to: a URL, stdio parameters, an in-process server, a Transport."""
+    if isinstance(server, str):
+        return endpoint_for_url(server, semconv.TRANSPORT_STREAMABLE_HTTP)
+    kind = type(server).__name__
+    if kind == "StdioServerParameters":
+        return STDIO_ENDPOINT
+    if kind in {"Server", "MCPServer", "LowLevelServer", "FastMCP"}:
+        return MEMORY_ENDPOINT
+    return Endpoint()
