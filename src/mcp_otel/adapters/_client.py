@@ -216,18 +216,24 @@ class TransportProxy(wrapt.ObjectProxy):  # type: ignore[misc]
     async def __aenter__(self) -> Any:
         nested = OPENING.get()
         if nested is not None and nested.connect_span is not None:
-            # A transport entered while another one connects (mcp 1.x's deprecated streamablehttp_client
-            # calls streamable_http_client): one connect, not two.
-            return await self.__wrapped__.__aenter__()
+            # Entered while an outer layer connects (mcp.Client's _build_session, or mcp 1.x's deprecated
+            # streamablehttp_client calling streamable_http_client): one connect span, not two.
+            streams = await self.__wrapped__.__aenter__()
+            nested.update_endpoint(self._self_endpoint)
+            self._bind(streams, nested)
+            return streams
         streams, layer = await enter_layer(
             self._self_hub, self._self_endpoint, self.__wrapped__.__aenter__, connect=True
         )
         self._self_layer = layer
         if layer.record is not None:
-            self._self_hub.bind_streams(streams, layer.record)
-            if self._self_on_streams is not None:
-                _safe_call(self._self_on_streams, streams, layer.record)
+            self._bind(streams, layer.record)
         return streams
+
+    def _bind(self, streams: Any, record: ClientSessionRecord) -> None:
+        self._self_hub.bind_streams(streams, record)
+        if self._self_on_streams is not None:
+            _safe_call(self._self_on_streams, streams, record)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         layer, self._self_layer = self._self_layer, None

@@ -67,7 +67,8 @@ def classify(exc: BaseException, has_session_id: bool) -> ErrorInfo:
     return from_exception(inner)
 
 
-def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RequestInfo, Any, Any]:
+def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestInfo:
+    """A raw ``send_raw_request(method, params, opts)`` call."""
     method = str(kwargs.get("method", args[0] if args else "unknown"))
     params = kwargs.get("params", args[1] if len(args) > 1 else None)
     opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
@@ -75,7 +76,7 @@ def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Req
     name = get("name")
     uri = get("uri")
     timeout = opts.get("timeout") if isinstance(opts, dict) else None
-    info = RequestInfo(
+    return RequestInfo(
         method=method,
         tool_name=str(name) if method == "tools/call" and name is not None else None,
         prompt_name=str(name) if method == "prompts/get" and name is not None else None,
@@ -83,7 +84,24 @@ def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Req
         timeout=float(timeout) if isinstance(timeout, int | float) else None,
         arguments=get("arguments") if method == "tools/call" else None,
     )
-    return info, params, opts
+
+
+def _field(obj: Any, wire_name: str, attribute: str) -> Any:
+    """A result field from a wire dict (camelCase) or a model (snake_case)."""
+    if isinstance(obj, dict):
+        return obj.get(wire_name)
+    return getattr(obj, attribute, None)
+
+
+def _with_trace_meta(op: Operation, args: Any, kwargs: Any) -> tuple[Any, Any]:
+    """send_raw_request arguments with the trace context added to a copy of ``params._meta``."""
+    carrier = inject_carrier(trace.set_span_in_context(op.span))
+    if not carrier:
+        return args, kwargs
+    params = kwargs.get("params", args[1] if len(args) > 1 else None)
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    new_params = {**(params if isinstance(params, dict) else {}), "_meta": merged_meta(meta, carrier)}
+    return _replace_params(args, kwargs, new_params)
 
 
 class McpV2ClientAdapter:
@@ -138,10 +156,12 @@ class McpV2ClientAdapter:
         patcher.wrap(StreamableHTTPTransport, "__init__", self._http_transport_init)
         patcher.wrap(Client, "__aenter__", self._client_aenter)
         patcher.wrap(Client, "__aexit__", self._aexit)
+        patcher.wrap(Client, "_build_session", self._client_connect)
         patcher.wrap(ClientSession, "__init__", self._session_init)
         patcher.wrap(ClientSession, "__aenter__", self._session_aenter)
         patcher.wrap(ClientSession, "__aexit__", self._aexit)
         patcher.wrap(ClientSession, "adopt", self._adopt)
+        patcher.wrap(ClientSession, "send_request", self._send_request)
         patcher.wrap(jsonrpc_dispatcher.JSONRPCDispatcher, "send_raw_request", self._send_raw_request)
         patcher.wrap(DirectDispatcher, "send_raw_request", self._send_raw_request)
         patcher.wrap(jsonrpc_dispatcher, "otel_span", self._otel_span)
@@ -159,6 +179,20 @@ class McpV2ClientAdapter:
             self.hub, _client_endpoint(getattr(instance, "server", None)), lambda: wrapped(*args, **kwargs)
         )
         self.hub.remember_layer(instance, layer)
+        return result
+
+    async def _client_connect(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """``Client._build_session`` enters the transport (or the in-process server): the connect phase."""
+        record = OPENING.get()
+        if record is None:
+            return await wrapped(*args, **kwargs)
+        record.start_connect(record.endpoint)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            record.end_connect(exc)
+            raise
+        record.end_connect()
         return result
 
     def _session_init(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -210,11 +244,14 @@ class McpV2ClientAdapter:
         )
 
     # --- requests ---------------------------------------------------------------------------------
-    async def _send_raw_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        started = self._start(instance, args, kwargs)
+    # Typed requests are traced at ClientSession.send_request, which serialises the request (so a bad
+    # argument still gets its span); the raw dispatcher hook then only adds what it alone knows. Requests
+    # that bypass send_request (send_discover, subscriptions/listen) are traced at the dispatcher.
+    async def _send_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        started = self._start_typed(instance, args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
-        op, record, args, kwargs = started
+        op, record, method = started
         token = _PENDING_CLIENT_OP.set(op)
         try:
             with op.activate():
@@ -225,53 +262,101 @@ class McpV2ClientAdapter:
                     raise
         finally:
             _PENDING_CLIENT_OP.reset(token)
-        self._finished(op, record, args, kwargs, result)
+        self._finished(op, record, method, result)
         return result
 
-    def _start(self, dispatcher: Any, args: Any, kwargs: Any) -> Any:
+    async def _send_raw_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        pending = _PENDING_CLIENT_OP.get()
+        if pending is not None:
+            # Already traced by the typed send_request wrapper: only the in-process dispatcher needs us
+            # to inject the context (the JSON-RPC one injects inside the span it adopts from us).
+            if not hasattr(instance, "_pending") and self.telemetry.config.propagate:
+                args, kwargs = _with_trace_meta(pending, args, kwargs)
+            return await wrapped(*args, **kwargs)
+        started = self._start_raw(instance, args, kwargs)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        op, record, method, args, kwargs = started
+        token = _PENDING_CLIENT_OP.set(op)
+        try:
+            with op.activate():
+                try:
+                    result = await wrapped(*args, **kwargs)
+                except BaseException as exc:
+                    op.finish(classify(exc, record is not None and record.session_id is not None))
+                    raise
+        finally:
+            _PENDING_CLIENT_OP.reset(token)
+        self._finished(op, record, method, result)
+        return result
+
+    def _start_typed(self, session: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            if not is_instrumentation_enabled():
+                return None
+            request = kwargs.get("request", args[0] if args else None)
+            params = getattr(request, "params", None)
+            timeout = kwargs.get("request_read_timeout_seconds", args[2] if len(args) > 2 else None)
+            if timeout is None:
+                timeout = getattr(session, "_session_read_timeout_seconds", None)
+            method = str(getattr(request, "method", "unknown"))
+            name = getattr(params, "name", None)
+            uri = getattr(params, "uri", None)
+            info = RequestInfo(
+                method=method,
+                tool_name=str(name) if method == "tools/call" and name is not None else None,
+                prompt_name=str(name) if method == "prompts/get" and name is not None else None,
+                resource_uri=str(uri) if uri is not None and method.startswith("resources/") else None,
+                timeout=float(timeout) if isinstance(timeout, int | float) else None,
+                arguments=getattr(params, "arguments", None) if method == "tools/call" else None,
+            )
+            op, record = self._open(session, info)
+            return None if op is None else (op, record, method)
+        except Exception:
+            report_internal_error("mcp_v2._start_typed")
+            return None
+
+    def _start_raw(self, dispatcher: Any, args: Any, kwargs: Any) -> Any:
         try:
             ref = self._dispatchers.get(dispatcher)
             session = ref() if ref is not None else None
             if session is None or not is_instrumentation_enabled():
                 return None
-            info, params, opts = describe_request(args, kwargs)
-            if info.method in self.telemetry.config.excluded_methods:
+            info = describe_request(args, kwargs)
+            op, record = self._open(session, info)
+            if op is None:
                 return None
-            record = self.hub.record_for(session)
-            if record is not None:
-                record.refresh_session_id()
-                op = record.start_request(info)
-            else:
-                op = start_client_operation(self.telemetry, info, {}, None, None, None)
-            if self.telemetry.config.propagate and not hasattr(dispatcher, "_pending"):
-                # The in-process DirectDispatcher neither opens a span nor injects: inject ourselves,
-                # into a copy of the caller's params.
-                carrier = inject_carrier(trace.set_span_in_context(op.span))
-                if carrier:
-                    meta = params.get("_meta") if isinstance(params, dict) else None
-                    new_params = {**(params or {}), "_meta": merged_meta(meta, carrier)}
-                    args, kwargs = _replace_params(args, kwargs, new_params)
-            return op, record, args, kwargs
+            if not hasattr(dispatcher, "_pending") and self.telemetry.config.propagate:
+                args, kwargs = _with_trace_meta(op, args, kwargs)
+            return op, record, info.method, args, kwargs
         except Exception:
-            report_internal_error("mcp_v2._start")
+            report_internal_error("mcp_v2._start_raw")
             return None
 
+    def _open(self, session: Any, info: RequestInfo) -> tuple[Operation | None, ClientSessionRecord | None]:
+        if info.method in self.telemetry.config.excluded_methods:
+            return None, None
+        record = self.hub.record_for(session)
+        if record is not None:
+            record.refresh_session_id()
+            return record.start_request(info), record
+        return start_client_operation(self.telemetry, info, {}, None, None, None), None
+
     @guarded
-    def _finished(
-        self, op: Operation, record: ClientSessionRecord | None, args: Any, kwargs: Any, result: Any
-    ) -> None:
-        method = kwargs.get("method", args[0] if args else None)
-        if method == "initialize" and record is not None and isinstance(result, dict):
+    def _finished(self, op: Operation, record: ClientSessionRecord | None, method: str, result: Any) -> None:
+        if method == "initialize" and record is not None:
             # The session adopts the result only after this returns; the initialize span wants it now.
-            server = result.get("serverInfo") if isinstance(result.get("serverInfo"), dict) else {}
+            server = _field(result, "serverInfo", "server_info")
             attributes = record.on_initialized(
-                result.get("protocolVersion"), server.get("name"), server.get("version")
+                _field(result, "protocolVersion", "protocol_version"),
+                _field(server, "name", "name"),
+                _field(server, "version", "version"),
             )
             for key, value in (attributes or {}).items():
                 op.set_attribute(key, value)
         if record is not None and record.protocol_version:
             op.set_attribute(semconv.MCP_PROTOCOL_VERSION, record.protocol_version, metric=True)
-        if isinstance(result, dict) and result.get("isError") is True:
+        if _field(result, "isError", "is_error") is True:
             op.finish(TOOL_ERROR)
         else:
             op.finish()
