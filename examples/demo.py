@@ -1,0 +1,120 @@
+"""mcp-otel demo: a real MCP server on 127.0.0.1 (streamable HTTP under uvicorn) and an instrumented
+client making a few calls, one of which fails and one of which times out. The trace is printed as a tree
+on stderr; with OTEL_EXPORTER_OTLP_ENDPOINT set it is also exported over OTLP (OTEL_EXPORTER_OTLP_PROTOCOL
+grpc or http/protobuf).
+
+Run it with ``make demo`` (which builds its own virtual environment), or ``python examples/demo.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import socket
+import sys
+
+import anyio
+import uvicorn
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+from mcp_otel import McpInstrumentor
+from mcp_otel.console import ConsoleTreeExporter
+
+MCP_MAJOR = int(importlib.metadata.version("mcp").split(".")[0])
+
+
+def tracer_provider() -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({"service.name": "mcp-otel-demo"}))
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleTreeExporter()))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        if os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc") == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+def build_app():  # noqa: ANN201 - a Starlette app from either SDK line
+    if MCP_MAJOR >= 2:
+        from mcp.server.mcpserver import MCPServer
+        from mcp.server.mcpserver.exceptions import ToolError
+
+        server = MCPServer("weather")
+    else:
+        from mcp.server.fastmcp import FastMCP
+        from mcp.server.fastmcp.exceptions import ToolError
+
+        server = FastMCP("weather")
+
+    @server.tool()
+    def get_weather(city: str) -> str:
+        """Today's weather."""
+        return f"sunny in {city}"
+
+    @server.tool()
+    def get_forecast(city: str) -> str:
+        """A tool that fails: the forecast service is down."""
+        raise ToolError(f"forecast service unavailable for {city}")
+
+    @server.tool()
+    async def slow_report(seconds: float) -> str:
+        """A tool slower than the client is willing to wait."""
+        await anyio.sleep(seconds)
+        return "late"
+
+    return server.streamable_http_app()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def client(url: str) -> None:
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with streamable_http_client(url) as streams, ClientSession(streams[0], streams[1]) as session:
+        await session.initialize()
+        await session.list_tools()
+        result = await session.call_tool("get_weather", {"city": "Paris"})
+        print(f"get_weather -> {result.content[0].text}", file=sys.stderr)
+        result = await session.call_tool("get_forecast", {"city": "Paris"})
+        print(f"get_forecast -> tool error: {result.content[0].text}", file=sys.stderr)
+        timeout = 0.3 if MCP_MAJOR >= 2 else __import__("datetime").timedelta(seconds=0.3)
+        try:
+            await session.call_tool("slow_report", {"seconds": 1.0}, read_timeout_seconds=timeout)
+        except Exception as exc:  # the demo shows the failure, it does not hide it
+            print(f"slow_report -> {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+async def main() -> None:
+    # The timed-out call makes the server log a ClosedResourceError traceback when it answers too late;
+    # that is the SDK's own noise, not part of what the demo shows.
+    for name in ("mcp", "httpx", "uvicorn"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    provider = tracer_provider()
+    trace.set_tracer_provider(provider)
+    McpInstrumentor().instrument(tracer_provider=provider)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_app(), host="127.0.0.1", port=port, log_level="warning"))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        with anyio.fail_after(15):
+            while not server.started:
+                await anyio.sleep(0.05)
+        try:
+            await client(f"http://127.0.0.1:{port}/mcp")
+        finally:
+            server.should_exit = True
+    provider.shutdown()
+
+
+if __name__ == "__main__":
+    anyio.run(main)
