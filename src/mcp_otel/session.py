@@ -7,8 +7,7 @@ end); this module turns them into spans and metrics and never looks at library o
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +71,29 @@ def _span_ids(span_context: trace.SpanContext) -> tuple[int, int]:
     return span_context.trace_id, span_context.span_id
 
 
+class _Activation:
+    """``with op.activate():`` -- a plain class, cheaper than a generator context manager on the hot path."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+        self._token: Any = None
+
+    def __enter__(self) -> None:
+        try:
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        except Exception:  # a broken context must not break the call
+            self._token = None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._token is not None:
+            try:
+                otel_context.detach(self._token)
+            except Exception:  # detach from another context: OpenTelemetry already logged it
+                pass
+
+
 class Operation:
     """One request span plus its duration metric; finished exactly once."""
 
@@ -93,22 +115,9 @@ class Operation:
         self._start = time.perf_counter()
         self._finished = False
 
-    @contextmanager
-    def activate(self) -> Iterator[None]:
-        """Make the request span current for the wrapped call (attach and detach in this frame)."""
-        token = None
-        try:
-            token = otel_context.attach(trace.set_span_in_context(self.span))
-        except Exception:  # pragma: no cover - defensive: a broken context must not break the call
-            token = None
-        try:
-            yield
-        finally:
-            if token is not None:
-                try:
-                    otel_context.detach(token)
-                except Exception:  # pragma: no cover
-                    pass
+    def activate(self) -> _Activation:
+        """Make the request span current for the wrapped call (attach and detach in the caller's frame)."""
+        return _Activation(self.span)
 
     @guarded
     def set_attribute(self, key: str, value: AttributeValue, *, metric: bool = False) -> None:
@@ -150,6 +159,7 @@ class ClientSessionRecord:
     def __init__(self, telemetry: Telemetry, endpoint: Endpoint) -> None:
         self._telemetry = telemetry
         self.endpoint = endpoint
+        self._request_base = self._request_attributes_of(endpoint)
         # The ambient span when the session was opened: requests made under the same span are children
         # of the session span; others keep their own parent and link the session instead.
         self._opened_under = _span_ids(trace.get_current_span().get_span_context())
@@ -180,6 +190,7 @@ class ClientSessionRecord:
         """A later layer (the transport under a helper) knows more about the endpoint."""
         merged = {**self.endpoint.__dict__, **{k: v for k, v in endpoint.__dict__.items() if v is not None}}
         self.endpoint = Endpoint(**merged)
+        self._request_base = self._request_attributes_of(self.endpoint)
         if self.span.is_recording():
             self.span.set_attributes(self.endpoint.attributes())
 
@@ -288,8 +299,7 @@ class ClientSessionRecord:
             parent, links = self._session_context, None
         else:
             parent, links = None, [Link(self.span.get_span_context())]
-        attributes = self.endpoint.attributes()
-        attributes.pop(semconv.TRANSPORT, None)
+        attributes = dict(self._request_base)
         if self.protocol_version:
             attributes[semconv.MCP_PROTOCOL_VERSION] = self.protocol_version
         if self.session_id:
@@ -307,6 +317,12 @@ class ClientSessionRecord:
             self.terminated = True
 
     # --- helpers ----------------------------------------------------------------------------------
+    @staticmethod
+    def _request_attributes_of(endpoint: Endpoint) -> dict[str, AttributeValue]:
+        attributes = endpoint.attributes()
+        attributes.pop(semconv.TRANSPORT, None)  # a session attribute, not a semconv request one
+        return attributes
+
     def _child(self, name: str, attributes: dict[str, AttributeValue]) -> Span:
         return self._telemetry.tracer.start_span(
             name, context=self._session_context, kind=SpanKind.INTERNAL, attributes=attributes
@@ -345,7 +361,9 @@ def start_client_operation(
     session: ClientSessionRecord | None,
 ) -> Operation:
     """Start a CLIENT request span (with or without a session)."""
-    attributes = {**base_attributes, **request_attributes(telemetry, info)}
+    attributes = request_attributes(telemetry, info)
+    if base_attributes:
+        attributes.update(base_attributes)
     span = telemetry.tracer.start_span(
         semconv.span_name(info.method, info.target),
         context=parent,
