@@ -1,0 +1,101 @@
+"""Faults inside OpenTelemetry never change what the application's MCP calls return or raise."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from support.inproc import build_server, error_code, is_error, open_session
+
+from mcp_otel import McpInstrumentor
+
+pytestmark = pytest.mark.anyio
+
+
+class RaisingProcessor(SpanProcessor):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_start(self, span, parent_context=None) -> None:  # noqa: ANN001
+        self.calls += 1
+        raise RuntimeError("span processor on_start exploded")
+
+    def on_end(self, span) -> None:  # noqa: ANN001
+        self.calls += 1
+        raise RuntimeError("span processor on_end exploded")
+
+
+class RaisingReader(InMemoryMetricReader):
+    def _receive_metrics(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        raise RuntimeError("metric reader exploded")
+
+
+class RaisingMetricExporter(MetricExporter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs):  # noqa: ANN001, ANN003
+        self.calls += 1
+        raise RuntimeError("metric exporter exploded")
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:  # noqa: ANN003
+        pass
+
+
+async def _outcomes() -> list[tuple[str, object]]:
+    """Success, tool error and JSON-RPC error, as the application sees them."""
+    out: list[tuple[str, object]] = []
+    async with open_session(build_server()) as s:
+        result = await s.call_tool("add", {"a": 2, "b": 3})
+        out.append(("add", (is_error(result), result.content[0].text)))
+        result = await s.call_tool("fail_tool")
+        out.append(("fail", (is_error(result), result.content[0].text)))
+        try:
+            await s.read_resource("res://missing")
+        except Exception as exc:
+            out.append(("rpc", (type(exc), str(exc), error_code(exc))))
+    return out
+
+
+async def test_raising_span_processor_and_metric_reader_do_not_change_results(caplog) -> None:  # noqa: ANN001
+    expected = await _outcomes()
+    processor = RaisingProcessor()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(processor)
+    reader = RaisingReader()
+    exporter = RaisingMetricExporter()
+    meter_provider = MeterProvider(
+        metric_readers=[reader, PeriodicExportingMetricReader(exporter, export_interval_millis=50)]
+    )
+    instrumentor = McpInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        got = await _outcomes()
+        reader.collect()  # the SDK swallows and logs the reader's error
+    finally:
+        instrumentor.uninstrument()
+        meter_provider.shutdown()
+    assert got == expected
+    assert processor.calls > 0  # our spans reached the broken processor
+    assert exporter.calls > 0  # and our metrics the broken exporter
+    # one warning per failing site, not one per call
+    warnings = [r for r in caplog.records if r.name == "mcp_otel" and r.levelname == "WARNING"]
+    assert len(warnings) == len({r.getMessage() for r in warnings})
+
+
+async def test_shut_down_tracer_provider_is_harmless() -> None:
+    expected = await _outcomes()
+    tracer_provider = TracerProvider()
+    tracer_provider.shutdown()
+    instrumentor = McpInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider())
+    try:
+        got = await _outcomes()
+    finally:
+        instrumentor.uninstrument()
+    assert got == expected
