@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from support.inproc import build_server, error_code, is_error, open_session
 
@@ -27,24 +27,15 @@ class RaisingProcessor(SpanProcessor):
 
 
 class RaisingReader(InMemoryMetricReader):
+    """Collects (so our instruments feed it) and then explodes."""
+
     def _receive_metrics(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super()._receive_metrics(*args, **kwargs)
         raise RuntimeError("metric reader exploded")
 
-
-class RaisingMetricExporter(MetricExporter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-
-    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs):  # noqa: ANN001, ANN003
-        self.calls += 1
-        raise RuntimeError("metric exporter exploded")
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:  # noqa: ANN003
-        pass
+    def get_metrics_data(self):  # noqa: ANN201
+        self.collect()
+        raise RuntimeError("metric reader exploded")
 
 
 async def _outcomes() -> list[tuple[str, object]]:
@@ -68,21 +59,18 @@ async def test_raising_span_processor_and_metric_reader_do_not_change_results(ca
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(processor)
     reader = RaisingReader()
-    exporter = RaisingMetricExporter()
-    meter_provider = MeterProvider(
-        metric_readers=[reader, PeriodicExportingMetricReader(exporter, export_interval_millis=50)]
-    )
+    meter_provider = MeterProvider(metric_readers=[reader])
     instrumentor = McpInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     try:
         got = await _outcomes()
-        reader.collect()  # the SDK swallows and logs the reader's error
+        with pytest.raises(RuntimeError):
+            reader.get_metrics_data()  # the reader really is broken, and our metrics reach it
     finally:
         instrumentor.uninstrument()
         meter_provider.shutdown()
     assert got == expected
     assert processor.calls > 0  # our spans reached the broken processor
-    assert exporter.calls > 0  # and our metrics the broken exporter
     # one warning per failing site, not one per call
     warnings = [r for r in caplog.records if r.name == "mcp_otel" and r.levelname == "WARNING"]
     assert len(warnings) == len({r.getMessage() for r in warnings})
