@@ -1,0 +1,161 @@
+"""Client tracing over real transports: streamable HTTP and SSE servers under uvicorn on 127.0.0.1, stdio
+subprocesses. The server is the SDK flavour of tests/servers/mcp_server.py, not instrumented."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+from support.capture import instrumented
+from support.clients import error_code, is_error, open_connection
+from support.env import MCP_MAJOR, MCP_VERSION_TUPLE
+from support.servers import RunningServer, jsonrpc_error_codes, start_http_server, stdio_server_params
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def http_sdk_server() -> Iterator[RunningServer]:
+    with start_http_server("sdk", "streamable-http") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sse_sdk_server() -> Iterator[RunningServer]:
+    with start_http_server("sdk", "sse") as server:
+        yield server
+
+
+def _attrs(span) -> dict:
+    return dict(span.attributes or {})
+
+
+def _assert_lifecycle(cap, transport: str) -> dict:
+    """The contract's tree: session > connect, initialize, calls, cleanup. Returns the session attributes."""
+    session = cap.one("mcp.session")
+    assert session.parent is None
+    for name in ("mcp.connect", "mcp.cleanup", "initialize", "tools/call add"):
+        assert cap.parent_of(cap.one(name)) is session, name
+    assert cap.one("initialize").kind == SpanKind.CLIENT
+    attributes = _attrs(session)
+    assert attributes["mcp_otel.transport"] == transport
+    assert attributes["mcp_otel.session.end_reason"] == "closed"
+    assert attributes["mcp_otel.server.name"]
+    assert _attrs(cap.one("mcp.connect"))["mcp_otel.transport"] == transport
+    return attributes
+
+
+async def _calls(conn) -> None:
+    result = await conn.session.call_tool("add", {"a": 1, "b": 2})
+    assert not is_error(result)
+    assert is_error(await conn.session.call_tool("fail_tool", {}))
+
+
+async def test_streamable_http(http_sdk_server: RunningServer) -> None:
+    with instrumented() as cap:
+        async with open_connection("streamable-http", http_sdk_server.url) as conn:
+            await _calls(conn)
+            server_side_id = (await conn.session.call_tool("whoami", {})).content[0].text
+    session = _assert_lifecycle(cap, "streamable-http")
+    assert session["server.address"] == "127.0.0.1"
+    assert session["server.port"] == http_sdk_server.port
+    assert session["network.transport"] == "tcp"
+    assert session["network.protocol.name"] == "http"
+    assert session["mcp.session.id"] == server_side_id
+    call = _attrs(cap.one("tools/call add"))
+    assert call["server.address"] == "127.0.0.1" and call["server.port"] == http_sdk_server.port
+    assert call["mcp.session.id"] == server_side_id
+    assert call["network.transport"] == "tcp"
+    assert "mcp_otel.transport" not in call
+    failed = cap.one("tools/call fail_tool")
+    assert _attrs(failed)["error.type"] == "tool_error" and failed.status.status_code == StatusCode.ERROR
+    points = cap.metrics()["mcp.client.operation.duration"]
+    add = [p for p in points if p.attributes.get("gen_ai.tool.name") == "add"][0]
+    assert add.attributes["server.address"] == "127.0.0.1" and add.attributes["server.port"] == http_sdk_server.port
+    assert "mcp.session.id" not in add.attributes
+
+
+async def test_jsonrpc_error_over_http(http_sdk_server: RunningServer) -> None:
+    expected = jsonrpc_error_codes("sdk")["read_missing_resource"]
+    with instrumented() as cap:
+        async with open_connection("streamable-http", http_sdk_server.url) as conn:
+            with pytest.raises(Exception) as info:
+                from pydantic import AnyUrl
+
+                await conn.session.read_resource(AnyUrl("res://missing") if MCP_MAJOR < 2 else "res://missing")
+    assert error_code(info.value) == expected
+    span = cap.one("resources/read")
+    assert _attrs(span)["error.type"] == str(expected)
+    assert _attrs(span)["rpc.response.status_code"] == str(expected)
+
+
+async def test_sse(sse_sdk_server: RunningServer) -> None:
+    with instrumented() as cap:
+        async with open_connection("sse", sse_sdk_server.url) as conn:
+            await _calls(conn)
+    session = _assert_lifecycle(cap, "sse")
+    assert session["server.port"] == sse_sdk_server.port
+    assert session["network.transport"] == "tcp"
+
+
+async def test_stdio() -> None:
+    with instrumented() as cap:
+        async with open_connection("stdio", stdio_server_params("sdk")) as conn:
+            await _calls(conn)
+    session = _assert_lifecycle(cap, "stdio")
+    assert session["network.transport"] == "pipe"
+    assert "server.address" not in session
+    assert _attrs(cap.one("tools/call add"))["network.transport"] == "pipe"
+
+
+@pytest.mark.skipif(MCP_MAJOR >= 2 or MCP_VERSION_TUPLE < (1, 24), reason="mcp 1.24+ has both spellings")
+async def test_deprecated_streamablehttp_client_is_one_connect(http_sdk_server: RunningServer) -> None:
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    with instrumented() as cap:
+        async with streamablehttp_client(http_sdk_server.url) as (read, write, _), ClientSession(read, write) as s:
+            await s.initialize()
+            await s.call_tool("add", {"a": 1, "b": 2})
+    assert len(cap.named("mcp.session")) == 1
+    assert len(cap.named("mcp.connect")) == 1
+    assert _attrs(cap.one("mcp.session"))["mcp.session.id"]
+
+
+@pytest.mark.skipif(MCP_MAJOR < 2, reason="mcp.Client is mcp 2.x")
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_mcp_client_url(http_sdk_server: RunningServer, mode: str) -> None:
+    from mcp import Client
+
+    with instrumented() as cap:
+        async with Client(http_sdk_server.url, mode=mode) as client:
+            await client.call_tool("add", {"a": 1, "b": 2})
+    session = cap.one("mcp.session")
+    assert len(cap.named("mcp.connect")) == 1
+    assert _attrs(session)["mcp_otel.transport"] == "streamable-http"
+    assert _attrs(session)["server.port"] == http_sdk_server.port
+    assert cap.parent_of(cap.one("tools/call add")) is session
+    # exactly one CLIENT span per request: the SDK's own "MCP send …" spans are replaced, not added
+    assert all(s.instrumentation_scope.name == "mcp_otel" for s in cap.client_spans())
+    if mode == "legacy":
+        assert _attrs(session)["mcp.session.id"]
+        assert cap.named("initialize")
+    else:
+        # an mcp 2.x server speaks 2026-07-28: the handshake is server/discover and there is no session id
+        assert cap.parent_of(cap.one("server/discover")) is session
+        assert not cap.named("initialize")
+        assert _attrs(session)["mcp.protocol.version"] == "2026-07-28"
+        assert "mcp.session.id" not in _attrs(session)
+
+
+@pytest.mark.skipif(MCP_MAJOR < 2, reason="mcp.Client is mcp 2.x")
+async def test_mcp_client_stdio() -> None:
+    from mcp import Client
+
+    with instrumented() as cap:
+        async with Client(stdio_server_params("sdk"), mode="legacy") as client:
+            await client.call_tool("add", {"a": 1, "b": 2})
+    session = _attrs(cap.one("mcp.session"))
+    assert session["mcp_otel.transport"] == "stdio"
+    assert len(cap.named("mcp.connect")) == 1
