@@ -6,7 +6,7 @@ import pytest
 # Make tests/support importable as `support`.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support.fixtures import http_server, otlp_receiver, stdio_params  # noqa: E402, F401
+from support.fixtures import http_server, otlp_receiver, stdio_params  # noqa: F401
 
 
 @pytest.fixture

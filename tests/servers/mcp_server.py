@@ -5,7 +5,8 @@
 
 Flavours (the mcp major version is read with importlib.metadata):
 
-* ``lowlevel``: mcp's low-level ``Server`` (v1: ``@server.call_tool()`` decorators; v2: ``Server(on_call_tool=...)``).
+* ``lowlevel``: mcp's low-level ``Server`` (v1: ``@server.call_tool()`` decorators;
+  v2: ``Server(on_call_tool=...)``).
 * ``sdk``: v1 ``mcp.server.fastmcp.FastMCP``; v2 ``mcp.server.mcpserver.MCPServer``.
 * ``fastmcp``: the ``fastmcp`` package (3.x on mcp 1.x, 4.x on mcp 2.x), when installed.
 
@@ -32,7 +33,7 @@ Tools (identical names, arguments and results in every flavour):
   fastmcp 4.x         isError=True, text ``Error calling tool 'raise_tool': kaboom``
   ==================  ===========================================================================
 
-  (tests/test_support_infra.py checks this table; ``RAISE_TOOL_OUTCOME`` in tests/support/servers.py holds it.)
+  (``raise_tool_outcome()`` in tests/support/servers.py holds this table; the infra tests check it.)
 * ``whoami()``: the transport's session id as the server sees it: the ``mcp-session-id`` header on stateful
   streamable HTTP, the ``session_id`` query parameter of the POST on SSE, ``""`` when there is none (stdio,
   stateless HTTP).
@@ -41,13 +42,17 @@ Tools (identical names, arguments and results in every flavour):
 Prompt ``greet(name)`` (one user message ``Hello, {name}!``) and resource ``res://hello`` (text ``hello``).
 
 JSON-RPC error replies: ``resources/read`` of ``res://missing`` and ``prompts/get`` of an unknown prompt; the
-codes per flavour are in ``JSONRPC_ERROR_CODES`` in tests/support/servers.py (checked by the infra tests).
+codes per flavour are in ``jsonrpc_error_codes()`` in tests/support/servers.py (checked by the infra tests).
 
 ``--instrument``: configure an OTLP exporter from the standard environment variables
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_PROTOCOL`` = ``grpc`` (default) or ``http/protobuf``,
 ``OTEL_METRIC_EXPORT_INTERVAL`` in ms, default 1000 here) with a TracerProvider (BatchSpanProcessor) and a
-MeterProvider (PeriodicExportingMetricReader), then ``McpInstrumentor().instrument()`` before the server is built.
-Providers are flushed and shut down at exit (SIGTERM and SIGINT exit through ``sys.exit`` so atexit runs).
+MeterProvider (PeriodicExportingMetricReader), then ``McpInstrumentor().instrument()`` before the server is
+built. Providers are flushed and shut down at exit (SIGTERM exits through ``sys.exit(0)`` so atexit runs).
+``OTEL_BSP_SCHEDULE_DELAY`` defaults to 200 ms here.
+
+``--reject-get-stream`` answers 405 to ``GET /mcp``: an open GET stream counts as a request in flight, so only
+then does ``--idle-timeout`` end a session that a stock client keeps open.
 """
 
 import argparse
@@ -118,9 +123,9 @@ def greeting(name: str) -> str:
     return f"Hello, {name}!"
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Flavours. Each builder returns a Flavour with `run_stdio()` (async) and `http_app(...)` (an ASGI app).
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 
 class Flavour:
@@ -177,7 +182,9 @@ def _lowlevel_http_app(server: Any, transport: str, stateless: bool, idle_timeou
             await server.run(read, write, server.create_initialization_options())
         return Response()
 
-    return Starlette(routes=[Route("/sse", endpoint=handle_sse), Mount("/messages/", app=sse.handle_post_message)])
+    return Starlette(
+        routes=[Route("/sse", endpoint=handle_sse), Mount("/messages/", app=sse.handle_post_message)]
+    )
 
 
 async def _lowlevel_stdio(server: Any) -> None:
@@ -199,7 +206,8 @@ def build_lowlevel_v1() -> Flavour:
     @server.list_tools()
     async def list_tools() -> list[types.Tool]:
         return [
-            types.Tool(name=n, description=TOOL_DESCRIPTIONS[n], inputSchema=s) for n, s in TOOL_SCHEMAS.items()
+            types.Tool(name=n, description=TOOL_DESCRIPTIONS[n], inputSchema=s)
+            for n, s in TOOL_SCHEMAS.items()
         ]
 
     @server.call_tool()
@@ -242,7 +250,9 @@ def build_lowlevel_v1() -> Flavour:
             raise McpError(types.ErrorData(code=INVALID_PARAMS, message=f"Unknown prompt: {name}"))
         who = (arguments or {}).get("name", "world")
         return types.GetPromptResult(
-            messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=greeting(who)))]
+            messages=[
+                types.PromptMessage(role="user", content=types.TextContent(type="text", text=greeting(who)))
+            ]
         )
 
     @server.list_resources()
@@ -281,7 +291,8 @@ def build_lowlevel_v2() -> Flavour:
     async def on_list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(
             tools=[
-                types.Tool(name=n, description=TOOL_DESCRIPTIONS[n], input_schema=s) for n, s in TOOL_SCHEMAS.items()
+                types.Tool(name=n, description=TOOL_DESCRIPTIONS[n], input_schema=s)
+                for n, s in TOOL_SCHEMAS.items()
             ]
         )
 
@@ -303,7 +314,9 @@ def build_lowlevel_v2() -> Flavour:
         if name == "soft_fail":
             import json
 
-            return types.CallToolResult(content=text(json.dumps(SOFT_FAIL)), structured_content=dict(SOFT_FAIL))
+            return types.CallToolResult(
+                content=text(json.dumps(SOFT_FAIL)), structured_content=dict(SOFT_FAIL)
+            )
         return types.CallToolResult(content=text(f"Unknown tool: {name}"), is_error=True)
 
     async def on_list_prompts(ctx: Any, params: Any) -> types.ListPromptsResult:
@@ -322,7 +335,9 @@ def build_lowlevel_v2() -> Flavour:
             raise MCPError(INVALID_PARAMS, f"Unknown prompt: {params.name}")
         who = (params.arguments or {}).get("name", "world")
         return types.GetPromptResult(
-            messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=greeting(who)))]
+            messages=[
+                types.PromptMessage(role="user", content=types.TextContent(type="text", text=greeting(who)))
+            ]
         )
 
     async def on_list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
@@ -334,7 +349,9 @@ def build_lowlevel_v2() -> Flavour:
         if str(params.uri) != RESOURCE_URI:
             raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {params.uri}")
         return types.ReadResourceResult(
-            contents=[types.TextResourceContents(uri=RESOURCE_URI, mime_type="text/plain", text=RESOURCE_TEXT)]
+            contents=[
+                types.TextResourceContents(uri=RESOURCE_URI, mime_type="text/plain", text=RESOURCE_TEXT)
+            ]
         )
 
     server: Any = Server(
@@ -381,7 +398,7 @@ def _register_decorated(app: Any, tool_error: type[Exception], context_cls: Any,
         return session_id_from_request(request_of(ctx))
 
     @app.tool(description=TOOL_DESCRIPTIONS["soft_fail"])
-    async def soft_fail() -> dict:
+    async def soft_fail() -> dict[str, Any]:
         return dict(SOFT_FAIL)
 
     @app.prompt(description="Greet someone.")
@@ -506,9 +523,32 @@ def build(flavour: str, idle_timeout: float | None, stateless: bool) -> Flavour:
     raise SystemExit(f"unknown flavour {flavour!r}")
 
 
-# --------------------------------------------------------------------------------------------------------------
+class RejectGetStream:
+    """ASGI wrapper answering 405 to ``GET /mcp`` (the client's standalone SSE stream).
+
+    An open GET stream counts as a request in flight, so with it a session never goes idle; clients treat 405
+    as "no server-initiated stream" and carry on (mcp's client retries the GET a few times, then gives up)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].rstrip("/") == "/mcp":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 405,
+                    "headers": [(b"allow", b"POST, DELETE"), (b"content-length", b"0")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
+
+
+# ------------------------------------------------------------------------------------------------
 # --instrument
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 
 def setup_instrumentation() -> None:
@@ -540,7 +580,7 @@ def setup_instrumentation() -> None:
 
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "mcp-test-server")})
     tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(), schedule_delay_millis=200))
+    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # OTEL_BSP_* from env
     interval = float(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "1000"))
     meter_provider = MeterProvider(
         resource=resource,
@@ -565,12 +605,14 @@ def setup_instrumentation() -> None:
 
     atexit.register(shutdown)
     McpInstrumentor().instrument()
-    log.info("instrumented (protocol=%s, endpoint=%s)", protocol, os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    log.info(
+        "instrumented (protocol=%s, endpoint=%s)", protocol, os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # main
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -580,26 +622,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--idle-timeout", type=float, default=None, help="session idle timeout (seconds)")
     parser.add_argument("--stateless", action="store_true", help="stateless streamable HTTP")
+    parser.add_argument(
+        "--reject-get-stream",
+        action="store_true",
+        help="answer 405 to GET /mcp (no standalone SSE stream), so that --idle-timeout can fire",
+    )
     parser.add_argument("--instrument", action="store_true", help="McpInstrumentor + OTLP exporters from env")
     parser.add_argument("--log-level", default=os.environ.get("MCP_TEST_SERVER_LOG_LEVEL", "WARNING"))
     return parser.parse_args(argv)
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:
-    # sys.exit runs atexit handlers (flushing telemetry); a bare SIGTERM would not.
-    raise SystemExit(128 + signum)
+    # sys.exit runs atexit handlers (flushing telemetry); dying of SIGTERM would not. Exit 0: a clean stop.
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(
-        stream=sys.stderr, level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     if args.transport == "sse" and args.stateless:
         raise SystemExit("--stateless applies to streamable-http only")
     if args.port <= 0 and args.transport != "stdio":
         raise SystemExit("--port must be a real port (the test helper picks a free one)")
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    os.environ.setdefault("FASTMCP_LOG_LEVEL", args.log_level.upper())  # fastmcp logs through rich, to stderr
+    os.environ.setdefault("OTEL_BSP_SCHEDULE_DELAY", "200")  # spans reach the receiver quickly (ms)
 
     if args.instrument:
         setup_instrumentation()
@@ -612,6 +663,8 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     app = flavour.http_app(args.transport, args.stateless, args.idle_timeout)
+    if args.reject_get_stream:
+        app = RejectGetStream(app)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -27,7 +27,9 @@ class McpConnection:
     _get_session_id: Callable[[], str | None] | None = None
 
     def session_id(self) -> str | None:
-        """The streamable-HTTP session id the client holds (mcp 1.x only; None on v2, stdio, SSE, stateless)."""
+        """The streamable-HTTP session id the client holds (mcp 1.x only; None on v2, stdio, SSE, stateless).
+
+        On every line the `whoami` tool returns the id the server sees."""
         return self._get_session_id() if self._get_session_id else None
 
 
@@ -65,7 +67,9 @@ async def open_connection(
         raise ValueError(f"unknown transport {transport!r}")
 
     if read_timeout is not None:
-        session_kwargs["read_timeout_seconds"] = timedelta(seconds=read_timeout) if MCP_MAJOR < 2 else read_timeout
+        session_kwargs["read_timeout_seconds"] = (
+            timedelta(seconds=read_timeout) if MCP_MAJOR < 2 else read_timeout
+        )
 
     async with transport_cm as streams:
         read, write = streams[0], streams[1]
@@ -82,9 +86,9 @@ async def open_session(transport: str, target: Any, **kwargs: Any) -> AsyncItera
         yield conn.session
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Results and errors (v1 camelCase / v2 snake_case, McpError / MCPError)
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 
 def is_error(result: Any) -> bool:

@@ -31,9 +31,9 @@ START_TIMEOUT: float = 15.0
 STOP_TIMEOUT: float = 5.0
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # What each flavour does in this environment (checked by tests/test_support_infra.py)
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 
 def available_flavours() -> list[str]:
@@ -46,9 +46,11 @@ def flavour_available(flavour: str) -> bool:
 
 
 def supports_idle_timeout(flavour: str) -> bool:
-    """Whether `--idle-timeout` works: mcp >= 1.2x's session manager has `session_idle_timeout` (1.12 has not).
+    """Whether `--idle-timeout` works: the session manager has `session_idle_timeout` (mcp 1.30 and 2.x do,
+    1.12 does not). fastmcp 3.x has no option for it; the script sets the attribute on its session manager.
 
-    fastmcp 3.x has no option for it; the script sets the attribute on its session manager instead.
+    Note: an open GET stream counts as a request in flight, so with mcp's stock client a session only goes
+    idle when the server runs with `reject_get_stream=True`.
     """
     if MCP_MAJOR >= 2:
         return True
@@ -64,33 +66,39 @@ def raise_tool_outcome(flavour: str) -> tuple[str, Any]:
 
     Returns ("is_error", expected_text) or ("jsonrpc_error", expected_code).
     """
+    v2 = MCP_MAJOR >= 2
     if flavour == "lowlevel":
-        return ("is_error", "kaboom") if MCP_MAJOR < 2 else ("jsonrpc_error", 0)
+        return ("jsonrpc_error", 0) if v2 else ("is_error", "kaboom")
     if flavour == "sdk":
-        return ("is_error", "Error executing tool raise_tool: kaboom" if MCP_MAJOR < 2 else "Error executing tool raise_tool")
+        return ("is_error", "Error executing tool raise_tool" + ("" if v2 else ": kaboom"))
     if flavour == "fastmcp":
         return ("is_error", "Error calling tool 'raise_tool': kaboom")
     raise ValueError(flavour)
 
 
+# JSON-RPC error codes by reproduction: `read_missing_resource` is `resources/read` of ``res://missing``,
+# `get_unknown_prompt` is `prompts/get` of ``nope``. Keys: (flavour, mcp major).
+_JSONRPC_ERROR_CODES: dict[tuple[str, int], dict[str, int]] = {
+    ("lowlevel", 1): {
+        "read_missing_resource": -32002,
+        "get_unknown_prompt": -32602,
+    },  # our handlers raise these
+    ("lowlevel", 2): {"read_missing_resource": -32002, "get_unknown_prompt": -32602},
+    ("sdk", 1): {"read_missing_resource": 0, "get_unknown_prompt": 0},  # ValueError -> ErrorData(code=0)
+    ("sdk", 2): {"read_missing_resource": -32602, "get_unknown_prompt": 0},
+    ("fastmcp", 1): {"read_missing_resource": -32002, "get_unknown_prompt": 0},  # fastmcp 3.x
+    ("fastmcp", 2): {"read_missing_resource": -32602, "get_unknown_prompt": -32602},  # fastmcp 4.x
+}
+
+
 def jsonrpc_error_codes(flavour: str) -> dict[str, int]:
-    """JSON-RPC error codes the server replies with, by reproduction: `read_missing_resource` is
-    `resources/read` of ``res://missing``, `get_unknown_prompt` is `prompts/get` of ``nope``."""
-    if flavour == "lowlevel":
-        return {"read_missing_resource": -32002, "get_unknown_prompt": -32602}
-    if flavour == "sdk":
-        return {"read_missing_resource": 0, "get_unknown_prompt": 0} if MCP_MAJOR < 2 else {
-            "read_missing_resource": -32602,
-            "get_unknown_prompt": -32602,
-        }
-    if flavour == "fastmcp":
-        return {"read_missing_resource": -32002, "get_unknown_prompt": -32602}
-    raise ValueError(flavour)
+    """{"read_missing_resource": code, "get_unknown_prompt": code} for `flavour` in this environment."""
+    return dict(_JSONRPC_ERROR_CODES[(flavour, 2 if MCP_MAJOR >= 2 else 1)])
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Ports and processes
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -115,6 +123,7 @@ def server_args(
     port: int | None = None,
     stateless: bool = False,
     idle_timeout: float | None = None,
+    reject_get_stream: bool = False,
     instrument: bool = False,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
@@ -126,6 +135,8 @@ def server_args(
         args.append("--stateless")
     if idle_timeout is not None:
         args += ["--idle-timeout", str(idle_timeout)]
+    if reject_get_stream:
+        args.append("--reject-get-stream")
     if instrument:
         args.append("--instrument")
     args += list(extra_args)
@@ -163,8 +174,10 @@ class RunningServer:
     env: dict[str, str]
     start_timeout: float = START_TIMEOUT
     proc: "subprocess.Popen[bytes] | None" = None
+    startup_seconds: float | None = None  # launch -> port open, of the latest start
     _log_path: str | None = None
     _log_offset: int = 0
+    _launched_at: float = 0.0
 
     @property
     def base_url(self) -> str:
@@ -187,6 +200,11 @@ class RunningServer:
 
     def start(self) -> "RunningServer":
         """Start the process and wait (bounded by `start_timeout`) until the port accepts connections."""
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> "RunningServer":
+        """Start the process without waiting (see `wait_ready`); lets several servers boot in parallel."""
         if self.alive:
             raise RuntimeError("server already running")
         if self._log_path is None:
@@ -202,16 +220,24 @@ class RunningServer:
                 env=self.env,
                 start_new_session=True,  # own process group: stop()/kill() take any children along
             )
+        self._launched_at = time.monotonic()
         with _LIVE_LOCK:
             _LIVE.add(self)
-        deadline = time.monotonic() + self.start_timeout
+        return self
+
+    def wait_ready(self) -> "RunningServer":
+        """Wait until the port accepts connections; ServerStartError (with the server's log) if the process
+        exits first or `start_timeout` passes (the process is then killed)."""
+        assert self.proc is not None, "launch() first"
+        deadline = self._launched_at + self.start_timeout
         while True:
             if self.proc.poll() is not None:
                 raise ServerStartError(
-                    f"{self.flavour}/{self.transport} server exited with {self.proc.returncode} before listening on "
-                    f"{self.port}:\n{self.logs(current_run_only=True)}"
+                    f"{self.flavour}/{self.transport} server exited with {self.proc.returncode} before "
+                    f"listening on {self.port}:\n{self.logs(current_run_only=True)}"
                 )
             if port_open(self.port):
+                self.startup_seconds = time.monotonic() - self._launched_at
                 return self
             if time.monotonic() > deadline:
                 self.kill()
@@ -305,7 +331,7 @@ class RunningServer:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
+def merged_env(env: Mapping[str, str | None] | None) -> dict[str, str]:
     merged = dict(os.environ)
     merged.setdefault("PYTHONUNBUFFERED", "1")
     for key, value in (env or {}).items():
@@ -316,15 +342,52 @@ def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return merged
 
 
-def start_http_server(
+def make_http_server(
     flavour: str,
     transport: str = "streamable-http",
     *,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     extra_args: Sequence[str] = (),
     port: int | None = None,
     stateless: bool = False,
     idle_timeout: float | None = None,
+    reject_get_stream: bool = False,
+    instrument: bool = False,
+    start_timeout: float = START_TIMEOUT,
+) -> RunningServer:
+    """A `RunningServer` that is not started yet (call `.start()`, or `.launch()` then `.wait_ready()`)."""
+    if transport not in HTTP_TRANSPORTS:
+        raise ValueError(f"not an HTTP transport: {transport!r} (use stdio_server_params for stdio)")
+    chosen = port if port is not None else free_port()
+    return RunningServer(
+        flavour=flavour,
+        transport=transport,
+        port=chosen,
+        argv=server_args(
+            flavour,
+            transport,
+            port=chosen,
+            stateless=stateless,
+            idle_timeout=idle_timeout,
+            reject_get_stream=reject_get_stream,
+            instrument=instrument,
+            extra_args=extra_args,
+        ),
+        env=merged_env(env),
+        start_timeout=start_timeout,
+    )
+
+
+def start_http_server(
+    flavour: str,
+    transport: str = "streamable-http",
+    *,
+    env: Mapping[str, str | None] | None = None,
+    extra_args: Sequence[str] = (),
+    port: int | None = None,
+    stateless: bool = False,
+    idle_timeout: float | None = None,
+    reject_get_stream: bool = False,
     instrument: bool = False,
     start_timeout: float = START_TIMEOUT,
 ) -> RunningServer:
@@ -334,37 +397,68 @@ def start_http_server(
     `port` is given; if the picked port was grabbed in between, it retries with another one.
     Use the result as a context manager, or call `.close()`; the `http_server` fixture does it for you.
     """
-    if transport not in HTTP_TRANSPORTS:
-        raise ValueError(f"not an HTTP transport: {transport!r} (use stdio_server_params for stdio)")
-    attempts = 1 if port is not None else 3
-    last_error: ServerStartError | None = None
-    for _ in range(attempts):
-        chosen = port if port is not None else free_port()
-        server = RunningServer(
-            flavour=flavour,
-            transport=transport,
-            port=chosen,
-            argv=server_args(
-                flavour,
-                transport,
-                port=chosen,
-                stateless=stateless,
-                idle_timeout=idle_timeout,
-                instrument=instrument,
-                extra_args=extra_args,
-            ),
-            env=_merged_env(env),
-            start_timeout=start_timeout,
-        )
-        try:
-            return server.start()
-        except ServerStartError as exc:
-            last_error = exc
+    return start_http_servers(
+        [
+            {
+                "flavour": flavour,
+                "transport": transport,
+                "env": env,
+                "extra_args": extra_args,
+                "port": port,
+                "stateless": stateless,
+                "idle_timeout": idle_timeout,
+                "reject_get_stream": reject_get_stream,
+                "instrument": instrument,
+                "start_timeout": start_timeout,
+            }
+        ]
+    )[0]
+
+
+def start_http_servers(specs: Sequence[Mapping[str, Any]]) -> list[RunningServer]:
+    """Start several servers in parallel (each spec holds `make_http_server` keyword arguments) and wait for
+    all of them. On any failure every server of the batch is closed and the first error raised."""
+    servers = [make_http_server(**spec) for spec in specs]
+    try:
+        for server in servers:
+            server.launch()
+        for i, server in enumerate(servers):
+            for attempt in range(3):
+                try:
+                    server.wait_ready()
+                    break
+                except ServerStartError as exc:
+                    # Our free port was taken between free_port() and the bind: try another one.
+                    port_taken = "address already in use" in str(exc).lower()
+                    if specs[i].get("port") is not None or attempt == 2 or not port_taken:
+                        raise
+                    server.close()
+                    server = servers[i] = make_http_server(**specs[i])
+                    server.launch()
+    except BaseException:
+        for server in servers:
             server.close()
-            if "address already in use" not in str(exc).lower():
-                raise
-    assert last_error is not None
-    raise last_error
+        raise
+    return servers
+
+
+def close_all(
+    servers: Iterable[RunningServer], timeout: float = STOP_TIMEOUT, *, graceful: bool = True
+) -> None:
+    """Stop several servers at once: SIGTERM to all (SIGKILL if not `graceful`), wait (SIGKILL after
+    `timeout`), then clean up."""
+    servers = list(servers)
+    for server in servers:
+        if server.alive:
+            server._signal(signal.SIGTERM if graceful else signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    for server in servers:
+        if server.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.proc.wait(max(0.0, deadline - time.monotonic()))
+        if server.alive:
+            server.kill()
+        server.close()
 
 
 def passthrough_env(prefixes: Iterable[str] = ("OTEL_", "MCP_OTEL_")) -> dict[str, str]:
@@ -396,4 +490,3 @@ def stdio_server_params(
         args=server_args(flavour, "stdio", instrument=instrument, extra_args=extra_args),
         env=merged,
     )
-
