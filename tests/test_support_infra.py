@@ -5,6 +5,7 @@ facts other tests rely on (raise_tool outcome, JSON-RPC error codes, session ids
 here; the OTLP receiver gets spans and metrics from the plain SDK exporters, over gRPC and HTTP.
 """
 
+import contextlib
 import gzip
 import json
 import re
@@ -123,10 +124,19 @@ async def test_stdio_server_answers(flavour: str) -> None:
     params = srv.stdio_server_params(flavour, env={"MCP_TEST_MARKER": "1"})
     assert params.command == sys.executable
     assert params.env is not None and params.env["MCP_TEST_MARKER"] == "1"
-    async with open_connection("stdio", params) as conn:
+    bad_lines: list[Exception] = []  # stdout is the protocol: anything else arrives here as an exception
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, Exception):
+            bad_lines.append(message)
+
+    async with open_connection("stdio", params, message_handler=on_message) as conn:
         result = await conn.session.call_tool("add", {"a": 2, "b": 3})
         assert text_of(result) == "5"
         assert text_of(await conn.session.call_tool("whoami", {})) == ""
+        with contextlib.suppress(*mcp_error_types()):
+            await conn.session.call_tool("raise_tool", {})  # the server logs a traceback: to stderr only
+    assert bad_lines == []
 
 
 @pytest.mark.anyio
@@ -253,12 +263,6 @@ async def test_kill_and_restart_on_same_port(pool: Pool) -> None:
         assert text_of(await conn.session.call_tool("whoami", {})) != first_sid
 
     assert "serving lowlevel" not in server.logs()  # default log level is WARNING: quiet
-
-
-def test_graceful_stop(http_server: Any) -> None:
-    server = http_server("lowlevel", "sse")
-    assert server.stop() == 0  # SIGTERM: uvicorn shuts down, then the script exits 0 through sys.exit
-    assert not server.alive and not srv.port_open(server.port)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -449,7 +453,8 @@ async def test_instrument_http_server_grpc_flushes_on_sigterm(
     async with open_connection("streamable-http", server.url) as conn:
         assert text_of(await conn.session.call_tool("add", {"a": 1, "b": 2})) == "3"
     assert otlp_receiver.spans() == []
-    assert server.stop() == 0
+    assert server.stop() == 0  # SIGTERM: uvicorn shuts down, then the script exits 0 through sys.exit
+    assert not server.alive and not srv.port_open(server.port)
 
     (span,) = otlp_receiver.wait_for_spans("fake.instrument", timeout=5)
     assert span.service_name == "infra-instrumented" and span.protocol == "grpc"

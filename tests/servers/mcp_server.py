@@ -63,6 +63,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -632,6 +634,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _watch_parent() -> None:
+    """Exit when orphaned (the test process died without stopping us): set MCP_TEST_SERVER_WATCH_PARENT=1."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                log.warning("parent %d is gone: exiting", parent)
+                os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _exit_on_signal(signum: int, frame: Any) -> None:
     # sys.exit runs atexit handlers (flushing telemetry); dying of SIGTERM would not. Exit 0: a clean stop.
     raise SystemExit(0)
@@ -649,7 +665,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.port <= 0 and args.transport != "stdio":
         raise SystemExit("--port must be a real port (the test helper picks a free one)")
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    os.environ.setdefault("FASTMCP_LOG_LEVEL", args.log_level.upper())  # fastmcp logs through rich, to stderr
+    if os.environ.get("MCP_TEST_SERVER_WATCH_PARENT") == "1":
+        _watch_parent()
+    # fastmcp: quiet, plain logging to stderr (rich tracebacks cost ~1 s of CPU per logged tool error)
+    os.environ.setdefault("FASTMCP_LOG_LEVEL", args.log_level.upper())
+    os.environ.setdefault("FASTMCP_ENABLE_RICH_LOGGING", "false")
+    os.environ.setdefault("FASTMCP_ENABLE_RICH_TRACEBACKS", "false")
     os.environ.setdefault("OTEL_BSP_SCHEDULE_DELAY", "200")  # spans reach the receiver quickly (ms)
 
     if args.instrument:

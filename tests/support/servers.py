@@ -334,6 +334,7 @@ class RunningServer:
 def merged_env(env: Mapping[str, str | None] | None) -> dict[str, str]:
     merged = dict(os.environ)
     merged.setdefault("PYTHONUNBUFFERED", "1")
+    merged["MCP_TEST_SERVER_WATCH_PARENT"] = "1"  # the server exits if this process dies without stopping it
     for key, value in (env or {}).items():
         if value is None:  # allow removing a variable with {"NAME": None}
             merged.pop(key, None)
@@ -477,11 +478,12 @@ def stdio_server_params(
     """`mcp.StdioServerParameters` that run tests/servers/mcp_server.py over stdio with `sys.executable`.
 
     mcp's stdio_client starts the server with a small whitelist of variables plus `env`; here `env` also gets
-    this process's OTEL_* and MCP_OTEL_* variables unless `inherit_otel_env=False`. PYTHONUNBUFFERED is set.
+    this process's OTEL_* and MCP_OTEL_* variables unless `inherit_otel_env=False`. PYTHONUNBUFFERED is set,
+    and MCP_TEST_SERVER_WATCH_PARENT=1 (the server exits if its parent process dies).
     """
     from mcp import StdioServerParameters
 
-    merged: dict[str, str] = {"PYTHONUNBUFFERED": "1"}
+    merged: dict[str, str] = {"PYTHONUNBUFFERED": "1", "MCP_TEST_SERVER_WATCH_PARENT": "1"}
     if inherit_otel_env:
         merged.update(passthrough_env())
     merged.update(env or {})
