@@ -37,7 +37,9 @@ class Patcher:
 
     def replace(self, owner: Any, attribute: str, replacement: Any) -> bool:
         """Set ``owner.attribute`` to an already-built wrapper, remembering what was there."""
-        own = owner.__dict__.get(attribute, _MISSING) if isinstance(owner, type) else getattr(owner, attribute)
+        own = (
+            owner.__dict__.get(attribute, _MISSING) if isinstance(owner, type) else getattr(owner, attribute)
+        )
         setattr(owner, attribute, replacement)
         self._applied.append((owner, attribute, own, replacement))
         return True

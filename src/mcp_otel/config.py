@@ -25,6 +25,13 @@ def env_flag(name: str, default: bool, environ: Mapping[str, str] | None = None)
     return default
 
 
+def _env_float(name: str, default: float) -> float:
+    try:
+        return max(0.0, float(os.environ[name]))
+    except (KeyError, ValueError):
+        return default
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a wrapper needs to know about the user's choices.
@@ -34,12 +41,18 @@ class Config:
         excluded_methods: MCP methods that get no span and no metric (e.g. ``ping``).
         propagate: inject the trace context into ``params._meta`` of outgoing requests.
         max_attribute_length: longest string value written to an attribute.
+        retry_window: seconds within which a repeat of a failed request counts as a retry (0: off).
+        track_streams: attribute anyio memory-object streams to sessions and report leaks.
+        capture_leak_origin: record where each leaked stream was created (a frame walk per stream).
     """
 
     capture_content: bool = False
     excluded_methods: frozenset[str] = field(default_factory=frozenset)
     propagate: bool = True
     max_attribute_length: int = 1024
+    retry_window: float = 30.0
+    track_streams: bool = True
+    capture_leak_origin: bool = False
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -49,6 +62,9 @@ class Config:
             "capture_content": env_flag(semconv.ENV_CAPTURE_CONTENT, False),
             "excluded_methods": frozenset(m.strip() for m in excluded.split(",") if m.strip()),
             "propagate": env_flag(semconv.ENV_PROPAGATE, True),
+            "retry_window": _env_float(semconv.ENV_RETRY_WINDOW, 30.0),
+            "track_streams": env_flag(semconv.ENV_TRACK_STREAMS, True),
+            "capture_leak_origin": env_flag(semconv.ENV_CAPTURE_LEAK_ORIGIN, False),
         }
         for key, value in (overrides or {}).items():
             if key in cls.__dataclass_fields__ and value is not None:

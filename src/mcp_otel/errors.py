@@ -76,13 +76,56 @@ def from_code(code: int, message: str | None) -> ErrorInfo:
 def from_exception(exc: BaseException) -> ErrorInfo:
     """An exception without a protocol code (transport failures, bugs, cancellation)."""
     inner = unwrap_exception_group(exc)
+    if _is_cancellation(inner):
+        return ErrorInfo(semconv.ERROR_CANCELLED, message="cancelled before a response arrived")
     if isinstance(inner, TimeoutError):
         return ErrorInfo(semconv.ERROR_TIMEOUT, message=str(inner) or "timed out")
     return ErrorInfo(qualified_name(inner), message=str(inner) or None)
 
 
+# mcp 1.x reports its own read timeout with httpx's 408; 2.x with REQUEST_TIMEOUT (-32001).
+_TIMEOUT_CODES = frozenset({408, -32001})
+# mcp 1.x's streamable-HTTP client turns an HTTP 404 into code +32600 "Session terminated"; mcp 2.x
+# delivers the server's -32600 "Session not found" (or synthesises "Session terminated").
+_SESSION_GONE_MESSAGES = frozenset({"Session not found", "Session terminated"})
+
+
+def rpc_error(exc: BaseException) -> tuple[int, str] | None:
+    """(code, message) of an mcp 1.x ``McpError`` (``.error.code``) or 2.x ``MCPError`` (``.code``)."""
+    name = type(exc).__name__
+    if name == "MCPError":
+        code, message = getattr(exc, "code", None), getattr(exc, "message", None)
+    elif name == "McpError":
+        error = getattr(exc, "error", None)
+        code, message = getattr(error, "code", None), getattr(error, "message", None)
+    else:
+        return None
+    if not isinstance(code, int):
+        return None
+    return code, str(message) if message is not None else ""
+
+
+def classify(exc: BaseException, *, session_id_known: bool = True) -> ErrorInfo:
+    """``error.type`` for an exception out of an MCP client call, on either SDK line.
+
+    ``session_id_known``: whether the transport holds a session id; a -32600 "Session not found" without
+    one is an ordinary invalid request, not a dropped session.
+    """
+    inner = unwrap_exception_group(exc)
+    found = rpc_error(inner)
+    if found is None:
+        return from_exception(inner)
+    code, message = found
+    if code in _TIMEOUT_CODES and (code != 408 or message.startswith("Timed out")):
+        return ErrorInfo(semconv.ERROR_TIMEOUT, message=message)
+    if code == 32600 or (code == -32600 and session_id_known and message in _SESSION_GONE_MESSAGES):
+        return ErrorInfo(semconv.ERROR_SESSION_TERMINATED, status_code=str(code), message=message, code=code)
+    if code == -32000 and message.startswith("Connection closed"):
+        # Synthesised locally when the transport went away; no peer answered.
+        return ErrorInfo(semconv.ERROR_CONNECTION_CLOSED, message=message, code=code)
+    return from_code(code, message)
+
+
 def is_cancellation(exc: BaseException) -> bool:
     """Whether the exception (or the group's meaningful leaf) is a task cancellation."""
     return _is_cancellation(unwrap_exception_group(exc))
-
-

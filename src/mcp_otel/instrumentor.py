@@ -9,9 +9,11 @@ from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
+from mcp_otel import retry
 from mcp_otel._patching import Patcher
 from mcp_otel.config import Config
 from mcp_otel.package import _instruments
+from mcp_otel.streams import StreamTracker
 from mcp_otel.telemetry import Telemetry
 
 _logger = logging.getLogger("mcp_otel")
@@ -47,12 +49,19 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 adapter.apply(patcher)
             except Exception:
                 _logger.warning("mcp-otel: could not instrument %s", type(adapter).__name__, exc_info=True)
+        if config.track_streams:
+            try:
+                StreamTracker(config.capture_leak_origin).apply(patcher)
+            except Exception:
+                _logger.warning("mcp-otel: could not hook anyio memory streams", exc_info=True)
+        retry._helper_counter = telemetry.client_retries
 
     def _uninstrument(self, **kwargs: Any) -> None:
         patcher = getattr(self, "_patcher", None)
         if patcher is not None:
             patcher.unwrap_all()
             self._patcher = None
+        retry._helper_counter = None
 
 
 def _select_adapters(telemetry: Telemetry) -> list[Any]:

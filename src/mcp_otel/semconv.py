@@ -53,6 +53,15 @@ REQUEST_TIMEOUT: Final = "mcp_otel.request.timeout"
 RETRY_ATTEMPT: Final = "mcp_otel.retry.attempt"
 RETRY_MAX_ATTEMPTS: Final = "mcp_otel.retry.max_attempts"
 
+# span events
+EVENT_STREAM_LEAKED: Final = "mcp_otel.stream.leaked"
+EVENT_CANCEL_SENT: Final = "mcp_otel.cancel.sent"
+STREAM_TYPE: Final = "mcp_otel.stream.type"
+CANCEL_REASON: Final = "mcp_otel.cancel.reason"
+CODE_FILEPATH: Final = "code.file.path"
+CODE_LINENO: Final = "code.line.number"
+CODE_FUNCTION: Final = "code.function.name"
+
 # transports (mcp_otel.transport values)
 TRANSPORT_STDIO: Final = "stdio"
 TRANSPORT_SSE: Final = "sse"
@@ -70,6 +79,8 @@ END_TERMINATED: Final = "terminated"
 ERROR_TOOL: Final = "tool_error"
 ERROR_TIMEOUT: Final = "timeout"
 ERROR_SESSION_TERMINATED: Final = "session_terminated"
+ERROR_CONNECTION_CLOSED: Final = "connection_closed"
+ERROR_CANCELLED: Final = "cancelled"
 ERROR_OTHER: Final = "_OTHER"
 
 # Server-side caller errors: recorded as error.type but not as span status ERROR (semconv common.yaml).
@@ -119,7 +130,9 @@ SESSION_METRIC_KEYS: Final = (
 ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ENV_EXCLUDED_METHODS: Final = "MCP_OTEL_EXCLUDED_METHODS"
 ENV_PROPAGATE: Final = "MCP_OTEL_PROPAGATE"
-ENV_NATIVE_SPANS: Final = "MCP_OTEL_NATIVE_SPANS"
+ENV_RETRY_WINDOW: Final = "MCP_OTEL_RETRY_WINDOW"
+ENV_TRACK_STREAMS: Final = "MCP_OTEL_TRACK_STREAMS"
+ENV_CAPTURE_LEAK_ORIGIN: Final = "MCP_OTEL_CAPTURE_LEAK_ORIGIN"
 
 
 def span_name(method: str, target: str | None) -> str:

@@ -19,7 +19,9 @@ from opentelemetry.util.types import AttributeValue
 
 from mcp_otel import semconv
 from mcp_otel.errors import ErrorInfo, from_exception, is_cancellation
-from mcp_otel.telemetry import Telemetry, guarded, pick
+from mcp_otel.retry import RETRY_SCOPE, RetryDetector
+from mcp_otel.streams import STREAM_OWNER, StreamLedger, TrackedStream
+from mcp_otel.telemetry import Telemetry, guarded, pick, report_internal_error
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Endpoint:
     server_port: int | None = None
     network_transport: str | None = None
     network_protocol_name: str | None = None
+    # What identifies the server for retry detection (URL, stdio command line); never exported.
+    identity: str | None = None
 
     def attributes(self) -> dict[str, AttributeValue]:
         pairs = (
@@ -74,19 +78,26 @@ def _span_ids(span_context: trace.SpanContext) -> tuple[int, int]:
 class _Activation:
     """``with op.activate():`` -- a plain class, cheaper than a generator context manager on the hot path."""
 
-    __slots__ = ("_span", "_token")
+    __slots__ = ("_owner", "_owner_token", "_span", "_token")
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, owner: ClientSessionRecord | None) -> None:
         self._span = span
+        self._owner = owner
         self._token: Any = None
+        self._owner_token: Any = None
 
     def __enter__(self) -> None:
         try:
             self._token = otel_context.attach(trace.set_span_in_context(self._span))
         except Exception:  # a broken context must not break the call
             self._token = None
+        if self._owner is not None:
+            # streams the request creates (mcp 1.x: its response pair) belong to the session
+            self._owner_token = STREAM_OWNER.set(self._owner)
 
     def __exit__(self, *exc_info: Any) -> None:
+        if self._owner_token is not None:
+            STREAM_OWNER.reset(self._owner_token)
         if self._token is not None:
             try:
                 otel_context.detach(self._token)
@@ -97,7 +108,16 @@ class _Activation:
 class Operation:
     """One request span plus its duration metric; finished exactly once."""
 
-    __slots__ = ("_attributes", "_finished", "_histogram", "_session", "_start", "_telemetry", "span")
+    __slots__ = (
+        "_attributes",
+        "_finished",
+        "_histogram",
+        "_retry",
+        "_session",
+        "_start",
+        "_telemetry",
+        "span",
+    )
 
     def __init__(
         self,
@@ -114,10 +134,12 @@ class Operation:
         self._session = session
         self._start = time.perf_counter()
         self._finished = False
+        # (key factory, attempt) for retry detection; None when the request is not tracked for retries
+        self._retry: tuple[Callable[[], tuple[Any, ...]], int] | None = None
 
     def activate(self) -> _Activation:
         """Make the request span current for the wrapped call (attach and detach in the caller's frame)."""
-        return _Activation(self.span)
+        return _Activation(self.span, self._session)
 
     @guarded
     def set_attribute(self, key: str, value: AttributeValue, *, metric: bool = False) -> None:
@@ -144,6 +166,12 @@ class Operation:
                 if record_status:
                     message = self._telemetry.clip(error.message) if error.message else None
                     self.span.set_status(Status(StatusCode.ERROR, message))
+        if self._retry is not None:
+            key_factory, attempt = self._retry
+            if error is None:
+                self._telemetry.retries.succeeded(key_factory)
+            else:
+                self._telemetry.retries.failed(key_factory(), attempt, error.error_type)
         session = self._session
         if session is not None:
             session.on_request_finished(error)
@@ -178,6 +206,7 @@ class ClientSessionRecord:
         self.connect_span: Span | None = None
         self.cleanup_span: Span | None = None
         self.ended = False
+        self.stream_ledger = StreamLedger()
         self._active_attributes = self._low_cardinality_endpoint()
         telemetry.client_sessions_active.add(1, self._active_attributes)
 
@@ -265,8 +294,11 @@ class ClientSessionRecord:
             reason = semconv.END_CLOSED
         if self.terminated and error is not None and not error.is_session_terminated:
             error = ErrorInfo(semconv.ERROR_SESSION_TERMINATED, message=error.message)
+        leaked = self._check_streams()
         cleanup, self.cleanup_span = self.cleanup_span, None
         if cleanup is not None:
+            if leaked is not None:
+                cleanup.set_attribute(semconv.SESSION_LEAKED_STREAMS, leaked)
             cleanup.end()
         span = self.span
         if span.is_recording():
@@ -278,6 +310,8 @@ class ClientSessionRecord:
                     semconv.SESSION_END_REASON: reason,
                 }
             )
+            if leaked is not None:
+                span.set_attribute(semconv.SESSION_LEAKED_STREAMS, leaked)
             if error is not None:
                 self._mark_error(span, error)
         span.end()
@@ -305,6 +339,42 @@ class ClientSessionRecord:
         if self.session_id:
             attributes[semconv.MCP_SESSION_ID] = self.session_id
         return start_client_operation(self._telemetry, info, attributes, parent, links, self)
+
+    def server_key(self) -> tuple[Any, ...]:
+        endpoint = self.endpoint
+        return (endpoint.transport, endpoint.server_address, endpoint.server_port, endpoint.identity)
+
+    # --- streams ----------------------------------------------------------------------------------
+    def _check_streams(self) -> int | None:
+        """Charge the streams still open after cleanup; None when stream tracking is off."""
+        if not self._telemetry.config.track_streams:
+            return None
+        ledger = self.stream_ledger
+        for tracked in ledger.still_open():
+            tracked.counted = True
+            self.on_stream_leaked(tracked)
+        ledger.closed = True
+        ledger.streams.clear()
+        return ledger.leaked
+
+    def on_stream_leaked(self, stream: TrackedStream) -> None:
+        """One stream of this session leaked (still open after cleanup, or collected unclosed)."""
+        try:
+            self.stream_ledger.leaked += 1
+            self._telemetry.client_streams_leaked.add(1, self._active_attributes)
+            if stream.origin is not None and self.span.is_recording():
+                filename, line, function = stream.origin
+                self.span.add_event(
+                    semconv.EVENT_STREAM_LEAKED,
+                    {
+                        semconv.STREAM_TYPE: stream.kind,
+                        semconv.CODE_FILEPATH: filename,
+                        semconv.CODE_LINENO: line,
+                        semconv.CODE_FUNCTION: function,
+                    },
+                )
+        except Exception:
+            report_internal_error("ClientSessionRecord.on_stream_leaked")
 
     def on_request_finished(self, error: ErrorInfo | None) -> None:
         self.requests += 1
@@ -364,6 +434,7 @@ def start_client_operation(
     attributes = request_attributes(telemetry, info)
     if base_attributes:
         attributes.update(base_attributes)
+    retry = _retry_state(telemetry, info, session, attributes)
     span = telemetry.tracer.start_span(
         semconv.span_name(info.method, info.target),
         context=parent,
@@ -373,7 +444,44 @@ def start_client_operation(
     )
     if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
         span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(_to_json(info.arguments)))
-    return Operation(telemetry, span, attributes, telemetry.client_operation_duration, session)
+    operation = Operation(telemetry, span, attributes, telemetry.client_operation_duration, session)
+    operation._retry = retry
+    return operation
+
+
+def _retry_state(
+    telemetry: Telemetry,
+    info: RequestInfo,
+    session: ClientSessionRecord | None,
+    attributes: dict[str, AttributeValue],
+) -> tuple[Callable[[], tuple[Any, ...]], int] | None:
+    """Set the retry attributes of a request; returns what finish() needs to remember its outcome."""
+    scope = RETRY_SCOPE.get()
+    if scope is not None:  # the retry helper knows the attempt exactly and counts attempts itself
+        attributes[semconv.RETRY_ATTEMPT] = scope.attempt
+        if scope.max_attempts is not None:
+            attributes[semconv.RETRY_MAX_ATTEMPTS] = scope.max_attempts
+        return None
+    if info.method in _NOT_RETRIED:
+        return None
+
+    def key() -> tuple[Any, ...]:
+        server = session.server_key() if session is not None else ()
+        return RetryDetector.key(server, info.method, info.target or info.resource_uri, info.arguments)
+
+    detected = telemetry.retries.attempt_for(key)
+    attempt = 1
+    if detected is not None:
+        attempt, previous_error = detected
+        attributes[semconv.RETRY_ATTEMPT] = attempt
+        counted = pick(attributes, (semconv.MCP_METHOD_NAME, semconv.GEN_AI_TOOL_NAME))
+        counted[semconv.ERROR_TYPE] = previous_error
+        telemetry.client_retries.add(1, counted)
+    return key, attempt
+
+
+# The handshake repeats on every new session by design; it is not a retry of anything.
+_NOT_RETRIED = frozenset({"initialize", "server/discover", "notifications/initialized", "ping"})
 
 
 def _to_json(value: Any) -> str:

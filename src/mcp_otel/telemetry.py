@@ -66,7 +66,9 @@ class Telemetry:
         self.tracer = trace.get_tracer(
             semconv.SCOPE_NAME, __version__, tracer_provider, schema_url=semconv.SCHEMA_URL
         )
-        meter = metrics.get_meter(semconv.SCOPE_NAME, __version__, meter_provider, schema_url=semconv.SCHEMA_URL)
+        meter = metrics.get_meter(
+            semconv.SCOPE_NAME, __version__, meter_provider, schema_url=semconv.SCHEMA_URL
+        )
         self.meter = meter
         buckets = list(semconv.DURATION_BUCKETS)
         self.client_operation_duration = meter.create_histogram(
@@ -113,6 +115,10 @@ class Telemetry:
             unit=semconv.UNIT_RETRY,
             description="MCP requests that repeat an earlier failed request (attempt 2 and later).",
         )
+
+        from mcp_otel.retry import RetryDetector
+
+        self.retries = RetryDetector(config.retry_window)
 
     def clip(self, value: str) -> str:
         """Bound a string attribute to the configured length."""

@@ -19,6 +19,7 @@ import wrapt
 from mcp_otel import semconv
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.session import OPENING, ClientSessionRecord, Endpoint
+from mcp_otel.streams import STREAM_OWNER
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 
@@ -103,7 +104,18 @@ def endpoint_for_url(url: Any, transport: str) -> Endpoint:
         server_port=port,
         network_transport="tcp",
         network_protocol_name=protocol,
+        identity=str(url),
     )
+
+
+def stdio_endpoint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Endpoint:
+    """A stdio server is identified (for retry detection only) by its command line."""
+    server = kwargs.get("server", args[0] if args else None)
+    command = getattr(server, "command", None)
+    if command is None:
+        return STDIO_ENDPOINT
+    identity = " ".join([str(command), *map(str, getattr(server, "args", None) or ())])
+    return Endpoint(transport=semconv.TRANSPORT_STDIO, network_transport="pipe", identity=identity)
 
 
 STDIO_ENDPOINT = Endpoint(transport=semconv.TRANSPORT_STDIO, network_transport="pipe")
@@ -167,6 +179,8 @@ async def enter_layer(
     layer = SessionLayer(hub)
     token = layer.open(endpoint, existing)
     record = layer.record
+    # Streams created while the layer opens, and by the tasks it spawns, belong to the session.
+    owner_token = STREAM_OWNER.set(record) if record is not None else None
     if connect and record is not None:
         record.start_connect(endpoint)
     try:
@@ -177,6 +191,8 @@ async def enter_layer(
         layer.failed(exc)
         raise
     finally:
+        if owner_token is not None:
+            STREAM_OWNER.reset(owner_token)
         layer.close_opening(token)
     if connect and record is not None:
         record.end_connect()

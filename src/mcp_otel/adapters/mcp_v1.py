@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import wrapt
@@ -12,43 +11,23 @@ from mcp_otel import semconv
 from mcp_otel._patching import Patcher
 from mcp_otel.adapters._client import (
     MEMORY_ENDPOINT,
-    STDIO_ENDPOINT,
     ClientHub,
     endpoint_for_url,
     enter_layer,
     exit_layer,
+    stdio_endpoint,
     transport_wrapper,
     url_argument,
 )
-from mcp_otel.errors import TOOL_ERROR, ErrorInfo, from_code, from_exception, unwrap_exception_group
+from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.session import ClientSessionRecord, Endpoint, RequestInfo, start_client_operation
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
-# httpx.codes.REQUEST_TIMEOUT: mcp 1.x reports its own read timeout with the HTTP 408 code (session.py).
-_V1_TIMEOUT_CODE = 408
-# mcp 1.x's streamable-HTTP client turns a 404 into this synthetic error, with a *positive* code.
-_V1_SESSION_TERMINATED_CODE = 32600
 
-
-def classify(exc: BaseException) -> ErrorInfo:
-    """``error.type`` for an exception out of an mcp 1.x client call."""
-    inner = unwrap_exception_group(exc)
-    error = getattr(inner, "error", None)
-    code = getattr(error, "code", None)
-    if isinstance(code, int) and type(inner).__name__ == "McpError":
-        message = getattr(error, "message", None)
-        if code == _V1_TIMEOUT_CODE and str(message).startswith("Timed out"):
-            return ErrorInfo(semconv.ERROR_TIMEOUT, message=message)
-        if code == _V1_SESSION_TERMINATED_CODE or (code == -32600 and message == "Session terminated"):
-            return ErrorInfo(
-                semconv.ERROR_SESSION_TERMINATED, status_code=str(code), message=message, code=code
-            )
-        return from_code(code, message)
-    return from_exception(inner)
-
-
-def describe_request(instance: Any, request: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestInfo:
+def describe_request(
+    instance: Any, request: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> RequestInfo:
     root = getattr(request, "root", request)
     method = str(getattr(root, "method", "unknown"))
     params = getattr(root, "params", None)
@@ -109,7 +88,8 @@ class McpV1ClientAdapter:
         self._client_session_type = ClientSession
         hub = self.hub
         http = transport_wrapper(
-            hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_STREAMABLE_HTTP),
+            hub,
+            lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_STREAMABLE_HTTP),
             _bind_session_id_getter,
         )
         patcher.wrap_function(
@@ -135,13 +115,15 @@ class McpV1ClientAdapter:
             "mcp.client.stdio",
             "stdio_client",
             ["mcp", "mcp.client.__main__", "fastmcp.client.transports.stdio"],
-            transport_wrapper(hub, lambda a, k: STDIO_ENDPOINT),
+            transport_wrapper(hub, stdio_endpoint),
         )
         patcher.wrap_function(
             "mcp.client.websocket",
             "websocket_client",
             [],
-            transport_wrapper(hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_WEBSOCKET)),
+            transport_wrapper(
+                hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_WEBSOCKET)
+            ),
         )
         patcher.wrap_function(
             "mcp.shared.memory",
@@ -171,7 +153,9 @@ class McpV1ClientAdapter:
         if record is not None:
             self.hub.attach(session, record)
 
-    async def _aenter(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _aenter(
+        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         existing = self.hub.record_for(instance)
         endpoint = Endpoint() if existing is not None else MEMORY_ENDPOINT
         result, layer = await enter_layer(

@@ -24,15 +24,15 @@ from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import (
     MEMORY_ENDPOINT,
-    STDIO_ENDPOINT,
     ClientHub,
     endpoint_for_url,
     enter_layer,
     exit_layer,
+    stdio_endpoint,
     transport_wrapper,
     url_argument,
 )
-from mcp_otel.errors import TOOL_ERROR, ErrorInfo, from_code, from_exception, unwrap_exception_group
+from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier, merged_meta
 from mcp_otel.session import (
     OPENING,
@@ -44,27 +44,8 @@ from mcp_otel.session import (
 )
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
-_REQUEST_TIMEOUT = -32001  # mcp.types.REQUEST_TIMEOUT
-_SESSION_GONE_MESSAGES = frozenset({"Session not found", "Session terminated"})
-
 # The request span our send_raw_request wrapper opened in this task, for the SDK's otel_span to adopt.
 _PENDING_CLIENT_OP: ContextVar[Operation | None] = ContextVar("mcp_otel_pending_client_op", default=None)
-
-
-def classify(exc: BaseException, has_session_id: bool) -> ErrorInfo:
-    """``error.type`` for an exception out of an mcp 2.x client call."""
-    inner = unwrap_exception_group(exc)
-    code = getattr(inner, "code", None)
-    if isinstance(code, int) and type(inner).__name__ == "MCPError":
-        message = getattr(inner, "message", None)
-        if code == _REQUEST_TIMEOUT:
-            return ErrorInfo(semconv.ERROR_TIMEOUT, message=message)
-        if code == -32600 and has_session_id and message in _SESSION_GONE_MESSAGES:
-            return ErrorInfo(
-                semconv.ERROR_SESSION_TERMINATED, status_code=str(code), message=message, code=code
-            )
-        return from_code(code, message)
-    return from_exception(inner)
 
 
 def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestInfo:
@@ -144,7 +125,7 @@ class McpV2ClientAdapter:
             "mcp.client.stdio",
             "stdio_client",
             ["mcp", "mcp.client.__main__", "mcp.client.client", "fastmcp.client.transports.stdio"],
-            transport_wrapper(hub, lambda a, k: STDIO_ENDPOINT),
+            transport_wrapper(hub, stdio_endpoint),
         )
         patcher.wrap_function(
             "mcp.shared.memory",
@@ -165,6 +146,7 @@ class McpV2ClientAdapter:
         patcher.wrap(jsonrpc_dispatcher.JSONRPCDispatcher, "send_raw_request", self._send_raw_request)
         patcher.wrap(DirectDispatcher, "send_raw_request", self._send_raw_request)
         patcher.wrap(jsonrpc_dispatcher, "otel_span", self._otel_span)
+        patcher.wrap(jsonrpc_dispatcher.JSONRPCDispatcher, "notify", self._notify)
 
     # --- session layers ---------------------------------------------------------------------------
     def _http_transport_init(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -258,7 +240,9 @@ class McpV2ClientAdapter:
                 try:
                     result = await wrapped(*args, **kwargs)
                 except BaseException as exc:
-                    op.finish(classify(exc, record is not None and record.session_id is not None))
+                    op.finish(
+                        classify(exc, session_id_known=record is not None and record.session_id is not None)
+                    )
                     raise
         finally:
             _PENDING_CLIENT_OP.reset(token)
@@ -283,7 +267,9 @@ class McpV2ClientAdapter:
                 try:
                     result = await wrapped(*args, **kwargs)
                 except BaseException as exc:
-                    op.finish(classify(exc, record is not None and record.session_id is not None))
+                    op.finish(
+                        classify(exc, session_id_known=record is not None and record.session_id is not None)
+                    )
                     raise
         finally:
             _PENDING_CLIENT_OP.reset(token)
@@ -361,6 +347,13 @@ class McpV2ClientAdapter:
         else:
             op.finish()
 
+    def _notify(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """mcp 2.x sends a courtesy ``notifications/cancelled`` when a request times out or is cancelled."""
+        method = kwargs.get("method", args[0] if args else None)
+        if method == "notifications/cancelled":
+            _note_cancel_sent(kwargs.get("params", args[1] if len(args) > 1 else None))
+        return wrapped(*args, **kwargs)
+
     def _otel_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         op = _PENDING_CLIENT_OP.get()
         if op is None or kwargs.get("kind") != SpanKind.CLIENT:
@@ -375,6 +368,16 @@ def _adopted_span(op: Operation, attributes: Any) -> Iterator[Any]:
     if isinstance(attributes, dict) and (request_id := attributes.get(semconv.JSONRPC_REQUEST_ID)):
         op.set_attribute(semconv.JSONRPC_REQUEST_ID, str(request_id))
     yield op.span
+
+
+@guarded
+def _note_cancel_sent(params: Any) -> None:
+    # The timed-out request's span is still current here (the dispatcher sends the cancel from inside it).
+    span = trace.get_current_span()
+    scope = getattr(span, "instrumentation_scope", None)
+    if span.is_recording() and getattr(scope, "name", None) == semconv.SCOPE_NAME:
+        reason = params.get("reason") if isinstance(params, dict) else None
+        span.add_event(semconv.EVENT_CANCEL_SENT, {semconv.CANCEL_REASON: str(reason or "")})
 
 
 def _replace_params(args: tuple[Any, ...], kwargs: dict[str, Any], params: Any) -> tuple[Any, Any]:
@@ -399,7 +402,7 @@ def _client_endpoint(server: Any) -> Endpoint:
         return endpoint_for_url(server, semconv.TRANSPORT_STREAMABLE_HTTP)
     kind = type(server).__name__
     if kind == "StdioServerParameters":
-        return STDIO_ENDPOINT
+        return stdio_endpoint((server,), {})
     if kind in {"Server", "MCPServer", "LowLevelServer", "FastMCP"}:
         return MEMORY_ENDPOINT
     return Endpoint()
