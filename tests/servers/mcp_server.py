@@ -47,8 +47,9 @@ codes per flavour are in ``jsonrpc_error_codes()`` in tests/support/servers.py (
 ``--instrument``: configure an OTLP exporter from the standard environment variables
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_PROTOCOL`` = ``grpc`` (default) or ``http/protobuf``,
 ``OTEL_METRIC_EXPORT_INTERVAL`` in ms, default 1000 here) with a TracerProvider (BatchSpanProcessor) and a
-MeterProvider (PeriodicExportingMetricReader), then ``McpInstrumentor().instrument()`` before the server is
-built. Providers are flushed and shut down at exit (SIGTERM exits through ``sys.exit(0)`` so atexit runs).
+MeterProvider (PeriodicExportingMetricReader), set as the global providers and passed to
+``McpInstrumentor().instrument(tracer_provider=..., meter_provider=...)`` before the server is built.
+Providers are flushed and shut down at exit (SIGTERM exits through ``sys.exit(0)`` so atexit runs).
 ``OTEL_BSP_SCHEDULE_DELAY`` defaults to 200 ms here.
 
 ``--reject-get-stream`` answers 405 to ``GET /mcp``: an open GET stream counts as a request in flight, so only
@@ -606,7 +607,7 @@ def setup_instrumentation() -> None:
                 log.exception("telemetry shutdown failed")
 
     atexit.register(shutdown)
-    McpInstrumentor().instrument()
+    McpInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     log.info(
         "instrumented (protocol=%s, endpoint=%s)", protocol, os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     )

@@ -13,7 +13,8 @@ def http_server() -> Iterator[Callable[..., RunningServer]]:
     """Factory: ``http_server(flavour, transport="streamable-http", **kwargs) -> RunningServer``.
 
     Same arguments as `support.servers.start_http_server`. Skips when the flavour is not installed here
-    (fastmcp in v1-oldest). Every server it started is stopped (and killed if need be) at teardown.
+    (fastmcp in v1-oldest). Every server it started is stopped (and killed if need be) at teardown; its log
+    is printed then, so a failing test's report shows it under "Captured stdout teardown".
     """
     started: list[RunningServer] = []
 
@@ -26,6 +27,9 @@ def http_server() -> Iterator[Callable[..., RunningServer]]:
 
     yield factory
     for server in reversed(started):
+        # Captured output: pytest shows it only when the test fails.
+        header = f"--- {server.flavour}/{server.transport} server on port {server.port}: log ---"
+        print(f"{header}\n{server.logs()[-4000:]}")
         server.close()
 
 
