@@ -8,6 +8,7 @@ which `.ci/run` installs from Debian. A missing tool skips the test locally and 
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,10 @@ def find_tool(*names: str) -> str:
         "(apt-get install prometheus prometheus-alertmanager docker-compose)"
     )
     raise AssertionError("unreachable")
+
+
+def run(cmd: list[str], cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 # --- Prometheus rule files ---------------------------------------------------------------------------

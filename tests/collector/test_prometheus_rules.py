@@ -10,7 +10,6 @@ description of every alert.
 """
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from collector_helpers import (
     find_tool,
     load_yaml,
     render_labels_template,
+    run,
     template_leftovers,
 )
 
@@ -47,10 +47,6 @@ SIGNALS = {
     "leaked_streams",
     "session_growth",
 }
-
-
-def run(cmd: list[str], cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def test_promtool_check_rules() -> None:
