@@ -4,8 +4,8 @@ It instruments mcp with mcp_otel.McpInstrumentor, exposes the metrics with opent
 on 127.0.0.1:PORT (prometheus_client), and drives an in-memory FastMCP server: every round calls a tool
 that succeeds, one that returns isError (error.type=tool_error) and one that sleeps past the request's
 read timeout (error.type=timeout), and every few rounds closes the session and opens a new one
-(mcp.client.session.duration). It stops after --duration seconds or --max-rounds rounds, whichever comes
-first, or on SIGTERM.
+(mcp.client.session.duration). It calls for --duration seconds or --max-rounds rounds, whichever comes
+first, then keeps serving the metrics for --linger seconds; SIGTERM ends it at any point.
 
 When ready it writes --ready-file (JSON): the port, and the Prometheus names of every instrument the
 package registered, translated with the exporter's own name and unit mapping, so that the test can tell
@@ -104,6 +104,7 @@ def main() -> int:
     parser.add_argument("--ready-file", type=Path, required=True)
     parser.add_argument("--duration", type=float, default=90.0)
     parser.add_argument("--max-rounds", type=int, default=2000)
+    parser.add_argument("--linger", type=float, default=120.0)
     args = parser.parse_args()
 
     try:
@@ -128,6 +129,7 @@ def main() -> int:
 
     counts = asyncio.run(drive(build_server(), time.monotonic() + args.duration, args.max_rounds))
     print(json.dumps(counts), flush=True)
+    time.sleep(args.linger)
     return 0
 
 
