@@ -80,7 +80,14 @@ def from_exception(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(semconv.ERROR_CANCELLED, message="cancelled before a response arrived")
     if isinstance(inner, TimeoutError):
         return ErrorInfo(semconv.ERROR_TIMEOUT, message=str(inner) or "timed out")
+    if type(inner).__name__ in _CLOSED_STREAM_ERRORS:
+        # mcp 1.x: after the transport died (stdio server gone, POST writer failed) the next call hits
+        # the closed memory stream.
+        return ErrorInfo(semconv.ERROR_CONNECTION_CLOSED, message=f"{type(inner).__name__}: transport closed")
     return ErrorInfo(qualified_name(inner), message=str(inner) or None)
+
+
+_CLOSED_STREAM_ERRORS = frozenset({"ClosedResourceError", "BrokenResourceError", "EndOfStream"})
 
 
 # mcp 1.x reports its own read timeout with httpx's 408; 2.x with REQUEST_TIMEOUT (-32001).

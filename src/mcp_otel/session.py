@@ -18,7 +18,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from mcp_otel import semconv
-from mcp_otel.errors import ErrorInfo, from_exception, is_cancellation
+from mcp_otel.errors import ErrorInfo, classify, from_exception, is_cancellation
 from mcp_otel.retry import RETRY_SCOPE, RetryDetector
 from mcp_otel.streams import STREAM_OWNER, StreamLedger, TrackedStream
 from mcp_otel.telemetry import Telemetry, guarded, pick, report_internal_error
@@ -285,7 +285,7 @@ class ClientSessionRecord:
         if exc is not None and is_cancellation(exc):
             reason = semconv.END_CANCELLED
         elif exc is not None:
-            error = from_exception(exc)
+            error = classify(exc, session_id_known=self.session_id is not None)
             reason = semconv.END_TERMINATED if self.terminated else semconv.END_ERROR
         elif self.terminated:
             error = ErrorInfo(semconv.ERROR_SESSION_TERMINATED, message="session terminated by the server")
