@@ -41,6 +41,8 @@ class Config:
         excluded_methods: MCP methods that get no span and no metric (e.g. ``ping``).
         propagate: inject the trace context into ``params._meta`` of outgoing requests.
         max_attribute_length: longest string value written to an attribute.
+        stdio_propagation: pass OTEL_*/MCP_OTEL_* settings and the trace context (TRACEPARENT, ...) into
+            the environment of stdio servers the client spawns.
         retry_window: seconds within which a repeat of a failed request counts as a retry (0: off).
         track_streams: attribute anyio memory-object streams to sessions and report leaks.
         capture_leak_origin: record where each leaked stream was created (a frame walk per stream).
@@ -50,6 +52,7 @@ class Config:
     excluded_methods: frozenset[str] = field(default_factory=frozenset)
     propagate: bool = True
     max_attribute_length: int = 1024
+    stdio_propagation: bool = True
     retry_window: float = 30.0
     track_streams: bool = True
     capture_leak_origin: bool = False
@@ -62,6 +65,7 @@ class Config:
             "capture_content": env_flag(semconv.ENV_CAPTURE_CONTENT, False),
             "excluded_methods": frozenset(m.strip() for m in excluded.split(",") if m.strip()),
             "propagate": env_flag(semconv.ENV_PROPAGATE, True),
+            "stdio_propagation": env_flag(semconv.ENV_STDIO_PROPAGATION, True),
             "retry_window": _env_float(semconv.ENV_RETRY_WINDOW, 30.0),
             "track_streams": env_flag(semconv.ENV_TRACK_STREAMS, True),
             "capture_leak_origin": env_flag(semconv.ENV_CAPTURE_LEAK_ORIGIN, False),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import logging
 from collections.abc import Collection
 from typing import Any
@@ -35,8 +36,37 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     ``max_attribute_length`` (int).
     """
 
+    # True while instrument() runs. It imports mcp, which fires the MCP_OTEL_AUTO_INSTRUMENT hook; the hook
+    # must then leave it alone, so that opentelemetry-instrument and the hook together instrument once.
+    busy = False
+    # The current instrumentation was applied by the MCP_OTEL_AUTO_INSTRUMENT hook (mcp_otel.autoload).
+    by_autoload = False
+
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
+
+    def instrument(self, **kwargs: Any) -> Any:
+        """Instrument MCP (see the class docstring); a no-op when already instrumented.
+
+        An explicit call with options (providers, ``capture_content``, ...) replaces the instrumentation
+        the ``MCP_OTEL_AUTO_INSTRUMENT`` hook applied, so code-level configuration wins; one without options
+        leaves it in place.
+        """
+        autoload = bool(kwargs.pop("_mcp_otel_autoload", False))
+        if self.is_instrumented_by_opentelemetry and self.by_autoload and not autoload:
+            options = {k for k in kwargs if k not in ("skip_dep_check", "raise_exception_on_conflict")}
+            if not options:
+                return None
+            self.uninstrument()
+        already = self.is_instrumented_by_opentelemetry
+        self.busy = True
+        try:
+            result = super().instrument(**kwargs)
+        finally:
+            self.busy = False
+        if not already and self.is_instrumented_by_opentelemetry:
+            self.by_autoload = autoload
+        return result
 
     def _instrument(self, **kwargs: Any) -> None:
         config = Config.from_env(kwargs)
@@ -57,6 +87,7 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         retry._helper_counter = telemetry.client_retries
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self.by_autoload = False
         patcher = getattr(self, "_patcher", None)
         if patcher is not None:
             patcher.unwrap_all()
@@ -78,4 +109,8 @@ def _select_adapters(telemetry: Telemetry) -> list[Any]:
         adapters.append(McpV2ClientAdapter(telemetry))
     elif mcp_major is not None:
         _logger.warning("mcp-otel: mcp %s is not a supported version; MCP is not instrumented", mcp_major)
+    if mcp_major is not None and importlib.util.find_spec("abi_core") is not None:
+        from mcp_otel.adapters.abi_core import AbiCoreAdapter
+
+        adapters.append(AbiCoreAdapter(telemetry))
     return adapters

@@ -50,3 +50,38 @@ def extract_context(meta: Any) -> Context | None:
     if not trace.get_current_span(ctx).get_span_context().is_valid:
         return None
     return ctx
+
+
+# --- the environment carrier (OpenTelemetry "environment variables as context propagation carriers") -----
+def env_name(key: str) -> str:
+    """``traceparent`` -> ``TRACEPARENT``: upper case, anything but letters and digits becomes ``_``."""
+    return "".join(c if c.isascii() and c.isalnum() else "_" for c in key.upper())
+
+
+def env_carrier(context: Context | None = None) -> dict[str, str]:
+    """The propagation fields of the current (or given) context as environment variables."""
+    return {env_name(k): v for k, v in inject_carrier(context).items()}
+
+
+class _EnvironGetter:
+    """A TextMap getter over an environment mapping (keys looked up by their variable name)."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
+        value = carrier.get(env_name(key))
+        if not isinstance(value, str) or not 0 < len(value) <= _MAX_CARRIER_VALUE:
+            return None
+        return [value]
+
+    def keys(self, carrier: Mapping[str, str]) -> list[str]:
+        return [k.lower() for k in carrier]
+
+
+def context_from_environ(environ: Mapping[str, str]) -> Context | None:
+    """The parent context a process was started with (TRACEPARENT, ...), or None when absent or invalid."""
+    try:
+        ctx = propagate.extract(environ, getter=_EnvironGetter())  # type: ignore[arg-type]
+    except Exception:
+        return None
+    if not trace.get_current_span(ctx).get_span_context().is_valid:
+        return None
+    return ctx

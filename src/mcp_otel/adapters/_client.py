@@ -222,24 +222,32 @@ class TransportProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         hub: ClientHub,
         endpoint: Endpoint,
         on_streams: Callable[[Any, ClientSessionRecord], None] | None = None,
+        on_enter: Callable[[ClientSessionRecord | None], None] | None = None,
     ) -> None:
         super().__init__(wrapped)
         self._self_hub = hub
         self._self_endpoint = endpoint
         self._self_on_streams = on_streams
+        self._self_on_enter = on_enter
         self._self_layer: SessionLayer | None = None
+
+    async def _enter_wrapped(self) -> Any:
+        """The wrapped ``__aenter__``, after ``on_enter`` saw the session being opened (stdio: its env)."""
+        if self._self_on_enter is not None:
+            _safe_call(self._self_on_enter, OPENING.get())
+        return await self.__wrapped__.__aenter__()
 
     async def __aenter__(self) -> Any:
         nested = OPENING.get()
         if nested is not None and nested.connect_span is not None:
             # Entered while an outer layer connects (mcp.Client's _build_session, or mcp 1.x's deprecated
             # streamablehttp_client calling streamable_http_client): one connect span, not two.
-            streams = await self.__wrapped__.__aenter__()
+            streams = await self._enter_wrapped()
             nested.update_endpoint(self._self_endpoint)
             self._bind(streams, nested)
             return streams
         streams, layer = await enter_layer(
-            self._self_hub, self._self_endpoint, self.__wrapped__.__aenter__, connect=True
+            self._self_hub, self._self_endpoint, self._enter_wrapped, connect=True
         )
         self._self_layer = layer
         if layer.record is not None:

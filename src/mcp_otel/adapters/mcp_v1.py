@@ -19,6 +19,7 @@ from mcp_otel.adapters._client import (
     transport_wrapper,
     url_argument,
 )
+from mcp_otel.adapters._stdio import stdio_transport_wrapper
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.session import ClientSessionRecord, Endpoint, RequestInfo, start_client_operation
@@ -115,7 +116,7 @@ class McpV1ClientAdapter:
             "mcp.client.stdio",
             "stdio_client",
             ["mcp", "mcp.client.__main__", "fastmcp.client.transports.stdio"],
-            transport_wrapper(hub, stdio_endpoint),
+            stdio_transport_wrapper(hub, stdio_endpoint),
         )
         patcher.wrap_function(
             "mcp.client.websocket",

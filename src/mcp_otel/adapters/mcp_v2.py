@@ -32,6 +32,7 @@ from mcp_otel.adapters._client import (
     transport_wrapper,
     url_argument,
 )
+from mcp_otel.adapters._stdio import stdio_transport_wrapper
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier, merged_meta
 from mcp_otel.session import (
@@ -125,7 +126,7 @@ class McpV2ClientAdapter:
             "mcp.client.stdio",
             "stdio_client",
             ["mcp", "mcp.client.__main__", "mcp.client.client", "fastmcp.client.transports.stdio"],
-            transport_wrapper(hub, stdio_endpoint),
+            stdio_transport_wrapper(hub, stdio_endpoint),
         )
         patcher.wrap_function(
             "mcp.shared.memory",

@@ -1,0 +1,398 @@
+"""Zero-code start-up: ``MCP_OTEL_AUTO_INSTRUMENT=true`` instruments every Python process of the environment.
+
+The ``mcp_otel_autoload.pth`` file that ``pip install`` puts at the root of site-packages runs one line in
+every interpreter start; while the variable is unset that line costs a dictionary look-up. When it is set:
+
+1. ``activate()`` (stdlib only, cheap: it runs in pip, pytest and ``opentelemetry-instrument``'s wrapper
+   too) attaches the trace context the parent process passed in ``TRACEPARENT``/``TRACESTATE``/``BAGGAGE``
+   (the OpenTelemetry environment-carrier convention; an instrumented MCP client passes them to the stdio
+   servers it spawns) and waits for ``mcp`` to be imported. A process that never imports ``mcp`` pays
+   nothing more.
+2. When ``mcp`` is imported, ``McpInstrumentor`` is applied (unless ``opentelemetry-instrument`` or the
+   application already did it) and a one-shot trigger is put on the API's proxy tracer.
+3. When the first span starts, and only if the application has not set a tracer provider by then, the SDK
+   is configured from the standard ``OTEL_*`` variables by the SDK's own configurator (resource, sampler,
+   OTLP over gRPC or HTTP/protobuf, headers, ...). Deciding this late lets an application that sets its
+   providers in ``main()`` after importing ``mcp`` keep them. The providers the SDK creates shut down (and
+   flush) at interpreter exit.
+
+Defaults on top of the SDK's (each overridden by setting the variable):
+
+* no ``OTEL_EXPORTER_OTLP_*ENDPOINT`` and no ``OTEL_TRACES_EXPORTER``: traces print as a tree on stderr
+  (``ConsoleTreeExporter``, exporter name ``mcp_otel_tree``) instead of going to a collector that is not
+  there; with an endpoint, ``OTEL_TRACES_EXPORTER`` and ``OTEL_METRICS_EXPORTER`` default to ``otlp``;
+* ``OTEL_*_EXPORTER=console`` writes to stderr, never stdout (stdout is a stdio server's protocol);
+* ``service.name`` defaults to the program's name (``python weather_server.py`` -> ``weather_server``).
+
+``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` containing ``mcp_otel`` (or ``*``) turns all of this off.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from mcp_otel import semconv
+
+ENV_AUTO_INSTRUMENT = semconv.ENV_AUTO_INSTRUMENT
+ENV_DISABLED = semconv.ENV_DISABLED_INSTRUMENTATIONS
+ENTRY_POINT_NAME = semconv.SCOPE_NAME  # the entry point's name is the scope name: mcp_otel
+TREE_EXPORTER_NAME = "mcp_otel_tree"
+
+_TRUE = ("1", "true", "yes", "on")
+_CONTEXT_VARIABLES = ("TRACEPARENT", "TRACESTATE", "BAGGAGE")
+
+_activated = False
+_sdk_decided = False
+_sdk_configured = False
+_trigger: dict[str, Any] = {}
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def requested() -> bool:
+    """``MCP_OTEL_AUTO_INSTRUMENT`` is set to a true value."""
+    return _flag(ENV_AUTO_INSTRUMENT)
+
+
+def disabled() -> bool:
+    """``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names ``mcp_otel`` (or is ``*``)."""
+    names = {n.strip() for n in os.environ.get(ENV_DISABLED, "").split(",")}
+    return ENTRY_POINT_NAME in names or "*" in names
+
+
+def is_active() -> bool:
+    """The start-up hook is armed in this process."""
+    return _activated
+
+
+def _logger() -> Any:
+    import logging
+
+    return logging.getLogger("mcp_otel")
+
+
+def _pth_hook() -> None:
+    """What the ``.pth`` line calls: never raises, never writes to stdout."""
+    try:
+        activate()
+    except Exception:
+        _logger().warning("mcp-otel: auto-instrumentation could not start", exc_info=True)
+
+
+def activate() -> bool:
+    """Arm auto-instrumentation in this process (idempotent); False when not requested or disabled."""
+    global _activated
+    if _activated:
+        return True
+    if not requested() or disabled():
+        return False
+    _activated = True
+    if any(name in os.environ for name in _CONTEXT_VARIABLES):
+        _attach_environment_context()
+    when_imported("mcp", _on_mcp_imported)
+    return True
+
+
+# --- 1. the parent's trace context --------------------------------------------------------------------
+def _attach_environment_context() -> None:
+    """Make the context in TRACEPARENT/TRACESTATE/BAGGAGE the process's ambient context (never detached)."""
+    try:
+        from opentelemetry import context
+
+        from mcp_otel.propagation import context_from_environ
+
+        ctx = context_from_environ(os.environ)
+        if ctx is not None:
+            context.attach(ctx)
+    except Exception:
+        _logger().debug("mcp-otel: ignoring the trace context in the environment", exc_info=True)
+
+
+# --- 2. post-import hook --------------------------------------------------------------------------------
+class _PostImportFinder:
+    """A one-shot meta-path finder: runs ``hook(module)`` right after ``name`` has been executed.
+
+    wrapt has the same facility, but importing it costs tens of milliseconds, which every interpreter of
+    the environment (pip, pytest, ...) would pay while the variable is set.
+    """
+
+    def __init__(self, name: str, hook: Callable[[Any], None]) -> None:
+        self._name = name
+        self._hook = hook
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self._name:
+            return None
+        self._remove()
+        spec = None
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None)
+            if find is None or finder is self:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                break
+        loader = getattr(spec, "loader", None)
+        original = getattr(loader, "exec_module", None)
+        if original is None:
+            return spec
+        hook = self._hook
+
+        def exec_module(module: Any) -> None:
+            try:
+                original(module)
+            finally:
+                try:
+                    del loader.exec_module  # back to the loader class's own method
+                except AttributeError:
+                    pass
+            _run_hook(hook, module)
+
+        try:
+            loader.exec_module = exec_module
+        except Exception:  # a loader that refuses attributes: no hook, the import itself is untouched
+            return spec
+        return spec
+
+    def _remove(self) -> None:
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+
+
+def _run_hook(hook: Callable[[Any], None], module: Any) -> None:
+    try:
+        hook(module)
+    except Exception:  # runs inside the application's import statement: log, never raise
+        _logger().warning(
+            "mcp-otel: auto-instrumentation failed; the application is not affected", exc_info=True
+        )
+
+
+def when_imported(name: str, hook: Callable[[Any], None]) -> None:
+    """Run ``hook(module)`` once the top-level module ``name`` is imported (now, if it already is)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        _run_hook(hook, module)
+        return
+    sys.meta_path.insert(0, _PostImportFinder(name, hook))
+
+
+def _on_mcp_imported(module: Any) -> None:
+    _install_first_span_trigger()
+    from mcp_otel.instrumentor import McpInstrumentor
+
+    instrumentor = McpInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry or instrumentor.busy:
+        return  # opentelemetry-instrument (which imports mcp while it instruments) or the application
+    instrumentor.instrument(_mcp_otel_autoload=True)
+
+
+# --- 3. SDK configuration at the first span ---------------------------------------------------------------
+def _install_first_span_trigger() -> None:
+    """Configure the SDK when a span is first started through the API's proxy tracer.
+
+    Our tracer, mcp 2.x's and FastMCP's are all proxy tracers until a provider is set; once the SDK is
+    configured they resolve to it, and the trigger removes itself.
+    """
+    from opentelemetry import trace
+
+    if _sdk_decided or _trigger or not _no_tracer_provider():
+        return
+    cls = trace.ProxyTracer
+    originals = {name: cls.__dict__[name] for name in ("start_span", "start_as_current_span")}
+
+    def start_span(self: Any, *args: Any, **kwargs: Any) -> Any:
+        ensure_sdk()
+        return originals["start_span"](self, *args, **kwargs)
+
+    def start_as_current_span(self: Any, *args: Any, **kwargs: Any) -> Any:
+        ensure_sdk()
+        return originals["start_as_current_span"](self, *args, **kwargs)
+
+    replacements = {"start_span": start_span, "start_as_current_span": start_as_current_span}
+    for name, replacement in replacements.items():
+        setattr(cls, name, replacement)
+    _trigger.update(cls=cls, originals=originals, replacements=replacements)
+
+
+def _remove_first_span_trigger() -> None:
+    if not _trigger:
+        return
+    cls, originals, replacements = _trigger["cls"], _trigger["originals"], _trigger["replacements"]
+    for name, original in originals.items():
+        if cls.__dict__.get(name) is replacements[name]:
+            setattr(cls, name, original)
+    _trigger.clear()
+
+
+def _no_tracer_provider() -> bool:
+    from opentelemetry import trace
+
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+_lock: Any = None
+
+
+def ensure_sdk() -> bool:
+    """Configure the SDK from the environment unless a tracer provider is set; decided once per process.
+
+    Returns True when this call (or an earlier one) configured the SDK.
+    """
+    global _sdk_decided, _sdk_configured, _lock
+    if _sdk_decided:
+        return _sdk_configured
+    if _lock is None:
+        import threading
+
+        _lock = threading.Lock()
+    with _lock:
+        if _sdk_decided:
+            return _sdk_configured
+        try:
+            if _no_tracer_provider():
+                _sdk_configured = _configure_sdk()
+        except Exception:
+            _logger().warning("mcp-otel: could not configure the OpenTelemetry SDK", exc_info=True)
+        finally:
+            _sdk_decided = True
+            _remove_first_span_trigger()
+    return _sdk_configured
+
+
+def _configure_sdk() -> bool:
+    try:
+        from opentelemetry.sdk._configuration import _initialize_components, _OTelSDKConfigurator
+    except ImportError:
+        _logger().warning(
+            "mcp-otel: %s is set but opentelemetry-sdk is not installed (pip install 'mcp-otel[sdk]'); "
+            "nothing is exported",
+            ENV_AUTO_INSTRUMENT,
+        )
+        return False
+    import inspect
+
+    from mcp_otel.version import __version__
+
+    options: dict[str, Any] = {
+        "auto_instrumentation_version": __version__,
+        "trace_exporter_names": default_exporter_names("traces"),
+        "metric_exporter_names": default_exporter_names("metrics"),
+        "resource_attributes": default_resource_attributes(),
+        "exporter_args_map": _console_to_stderr(),
+    }
+    accepted = inspect.signature(_initialize_components).parameters
+    _OTelSDKConfigurator().configure(**{k: v for k, v in options.items() if k in accepted})
+    return True
+
+
+def _endpoint_configured(signal: str) -> bool:
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
+    )
+
+
+def _any_endpoint_configured() -> bool:
+    return any(
+        k.startswith("OTEL_EXPORTER_OTLP_") and k.endswith("ENDPOINT") and v.strip()
+        for k, v in os.environ.items()
+    )
+
+
+def default_exporter_names(signal: str) -> list[str]:
+    """Exporters to add when ``OTEL_{SIGNAL}_EXPORTER`` is unset (the SDK alone would add none)."""
+    if os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "").strip():
+        return []  # the SDK reads the variable itself
+    if _endpoint_configured(signal):
+        return [_otlp_entry_point(signal)]
+    if signal == "traces" and not _any_endpoint_configured():
+        return [TREE_EXPORTER_NAME]
+    return []
+
+
+def _otlp_entry_point(signal: str) -> str:
+    """``otlp`` resolved by OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL, as the SDK does for the variable."""
+    try:
+        from opentelemetry.sdk._configuration import _get_exporter_entry_point
+
+        return str(_get_exporter_entry_point("otlp", signal))  # type: ignore[arg-type]
+    except ImportError:  # older SDKs
+        protocol = (
+            os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "grpc"
+        ).strip()
+        return "otlp_proto_http" if protocol.startswith("http") else "otlp_proto_grpc"
+
+
+def default_service_name() -> str:
+    """The program's name: the script's stem, the ``-m`` module, or ``python`` for ``-c``."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None)
+    if name:
+        return str(name).removesuffix(".__main__")
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 in ("", "-c", "-m", "-"):
+        return "python"
+    return os.path.splitext(os.path.basename(argv0))[0] or "python"
+
+
+def default_resource_attributes() -> dict[str, Any]:
+    """``service.name`` from the program, unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES has one."""
+    if os.environ.get("OTEL_SERVICE_NAME", "").strip():
+        return {}
+    for pair in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        if pair.split("=", 1)[0].strip() == "service.name":
+            return {}
+    return {"service.name": default_service_name()}
+
+
+def _console_to_stderr() -> dict[Any, dict[str, Any]]:
+    """The SDK's ``console`` exporters print to stdout by default; a stdio server's stdout is its protocol."""
+    args: dict[Any, dict[str, Any]] = {}
+    try:
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        args[ConsoleSpanExporter] = {"out": sys.stderr}
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        args[ConsoleMetricExporter] = {"out": sys.stderr}
+        from opentelemetry.sdk._logs import export as logs_export
+
+        for name in ("ConsoleLogRecordExporter", "ConsoleLogExporter"):
+            if hasattr(logs_export, name):
+                args[getattr(logs_export, name)] = {"out": sys.stderr}
+    except ImportError:
+        pass
+    return args
+
+
+# --- the same from code ---------------------------------------------------------------------------------
+def configure(**instrument_kwargs: Any) -> None:
+    """Set up OpenTelemetry from the environment and instrument MCP, as ``MCP_OTEL_AUTO_INSTRUMENT`` does.
+
+    The SDK is configured from the standard ``OTEL_*`` variables (with the defaults described in this
+    module) unless a tracer provider is already set; then
+    ``McpInstrumentor().instrument(**instrument_kwargs)`` runs unless MCP is already instrumented.
+    Never raises.
+    """
+    try:
+        if disabled():
+            return
+        ensure_sdk()
+        from mcp_otel.instrumentor import McpInstrumentor
+
+        instrumentor = McpInstrumentor()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(**instrument_kwargs)
+    except Exception:
+        _logger().warning("mcp-otel: configure() failed; the application is not affected", exc_info=True)
