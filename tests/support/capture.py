@@ -26,13 +26,44 @@ class Capture:
         spans = list(self.exporter.get_finished_spans())
         return [s for s in spans if scope is None or s.instrumentation_scope.name == scope]
 
-    def named(self, name: str, scope: str | None = "mcp_otel") -> list[ReadableSpan]:
-        return [s for s in self.spans(scope) if s.name == name]
+    def named(
+        self, name: str, scope: str | None = "mcp_otel", side: str | None = "client"
+    ) -> list[ReadableSpan]:
+        """Spans called ``name``. ``side="client"`` (the default) keeps the client's spans only: in-process
+        tests instrument the server too, whose SERVER spans and server ``mcp.session`` share the names;
+        ``side="server"`` keeps the server's, ``side=None`` all."""
+        found = [s for s in self.spans(scope) if s.name == name]
+        if side is None:
+            return found
+        return [s for s in found if self._side(s) == side]
 
-    def one(self, name: str) -> ReadableSpan:
-        found = self.named(name)
-        assert len(found) == 1, f"expected one {name!r} span, got {[s.name for s in self.spans()]}"
+    def one(self, name: str, side: str | None = "client") -> ReadableSpan:
+        found = self.named(name, side=side)
+        assert len(found) == 1, (
+            f"expected one {side or ''} {name!r} span, got {[s.name for s in self.spans()]}"
+        )
         return found[0]
+
+    def _side(self, span: ReadableSpan) -> str:
+        if span.kind.name == "CLIENT":
+            return "client"
+        if span.kind.name == "SERVER":
+            return "server"
+        if span.name in ("mcp.connect", "mcp.cleanup"):
+            return "client"
+        if span.name == "mcp.session":
+            children = {
+                c.name for c in self.spans(None) if c.parent and c.parent.span_id == span.context.span_id
+            }
+            client_children = {"mcp.connect", "mcp.cleanup"} & children
+            has_client_requests = any(
+                c.kind.name == "CLIENT"
+                for c in self.spans(None)
+                if c.parent and c.parent.span_id == span.context.span_id
+            )
+            return "client" if client_children or has_client_requests else "server"
+        parent = self.parent_of(span)
+        return self._side(parent) if parent is not None else "client"
 
     def parent_of(self, span: ReadableSpan) -> ReadableSpan | None:
         if span.parent is None:

@@ -197,7 +197,9 @@ class McpV2ClientAdapter:
 
     async def _session_aenter(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         existing = self.hub.record_for(instance)
-        endpoint = Endpoint() if existing is not None else MEMORY_ENDPOINT
+        # Without a transport layer we cannot tell what carries the session (in-memory pairs have their
+        # own layer), so the transport stays unset rather than guessed.
+        endpoint = Endpoint()
         result, layer = await enter_layer(
             self.hub, endpoint, lambda: wrapped(*args, **kwargs), existing=existing
         )
