@@ -37,7 +37,7 @@ class DropExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def build_server():  # noqa: ANN201
+def build_server():
     if MCP_MAJOR >= 2:
         from mcp.server.mcpserver import MCPServer
 
@@ -111,14 +111,18 @@ def main() -> None:
     ratio_wall = summary["mcp-otel"]["wall_us"] / summary["plain"]["wall_us"]
     ratio_cpu = summary["mcp-otel"]["cpu_us"] / summary["plain"]["cpu_us"]
     py = ".".join(map(str, sys.version_info[:2]))
-    print(f"mcp {MCP_VERSION}, Python {py}: {args.rounds} interleaved rounds x {args.calls} in-memory tools/call")
+    print(
+        f"mcp {MCP_VERSION}, Python {py}: {args.rounds} interleaved rounds x {args.calls} in-memory tools/call"
+    )
     print(f"{'':10} {'wall us/call':>14} {'cpu us/call':>14}")
     for label, row in summary.items():
         print(f"{label:10} {row['wall_us']:14.1f} {row['cpu_us']:14.1f}")
     print(f"{'ratio':10} {ratio_wall:14.3f} {ratio_cpu:14.3f}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"mcp": MCP_VERSION, "summary": summary, "ratio_wall": ratio_wall, "ratio_cpu": ratio_cpu}, fh)
+            json.dump(
+                {"mcp": MCP_VERSION, "summary": summary, "ratio_wall": ratio_wall, "ratio_cpu": ratio_cpu}, fh
+            )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ STREAM_OWNER: ContextVar[StreamOwner | None] = ContextVar("mcp_otel_stream_owner
 _LIBRARY_PARTS = ("/anyio/", "/mcp/", "/mcp_otel/", "/wrapt/", "/contextlib.py", "/asyncio/", "/fastmcp/")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class TrackedStream:
     """One stream charged to an owner; counted as leaked at most once."""
 
@@ -65,61 +65,82 @@ class StreamLedger:
 
 
 class StreamTracker:
-    """Installs the anyio hooks and charges streams to the current owner."""
+    """Installs the anyio hooks and charges streams to the current owner.
+
+    The hooks are plain functions rather than wrapt wrappers: they run for every memory stream in the
+    process, MCP or not, so the path without an owner is kept to one ContextVar read.
+    """
 
     def __init__(self, capture_origin: bool) -> None:
         self.capture_origin = capture_origin
-        # id(stream) -> (TrackedStream, weakref to owner); entries leave when the stream is collected.
+        # id(stream) -> (TrackedStream, weakref to owner); removed by the stream's __del__ (anyio >= 4.4)
+        # or, on older anyio, by a weakref callback.
         self._live: dict[int, tuple[TrackedStream, weakref.ref[Any]]] = {}
+        self._has_del = True
 
     def apply(self, patcher: Any) -> None:
         from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
         for cls in (MemoryObjectSendStream, MemoryObjectReceiveStream):
-            patcher.wrap(cls, "__post_init__", self._created)
-            if "__del__" in cls.__dict__:  # anyio >= 4.4
-                patcher.wrap(cls, "__del__", self._deleted)
+            self._has_del = self._has_del and "__del__" in cls.__dict__
+        for cls in (MemoryObjectSendStream, MemoryObjectReceiveStream):
+            patcher.replace(cls, "__post_init__", self._post_init_hook(cls.__post_init__, patcher))
+            if self._has_del:
+                patcher.replace(cls, "__del__", self._del_hook(cls.__dict__["__del__"], patcher))
 
-    def _created(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        result = wrapped(*args, **kwargs)
-        owner = STREAM_OWNER.get()
-        if owner is not None:
-            try:
-                self._track(instance, owner)
-            except Exception:
-                report_internal_error("StreamTracker._created")
-        return result
+    def _post_init_hook(self, original: Any, patcher: Any) -> Any:
+        track = self._track
+
+        def __post_init__(stream: Any) -> None:
+            original(stream)
+            owner = STREAM_OWNER.get()
+            if owner is not None and patcher.active:
+                try:
+                    track(stream, owner)
+                except Exception:
+                    report_internal_error("StreamTracker.track")
+
+        return __post_init__
+
+    def _del_hook(self, original: Any, patcher: Any) -> Any:
+        live = self._live
+        collected = self._collected
+
+        def __del__(stream: Any) -> None:
+            if live:
+                entry = live.pop(id(stream), None)
+                if entry is not None:
+                    collected(stream, entry)
+            original(stream)
+
+        return __del__
 
     def _track(self, stream: Any, owner: StreamOwner) -> None:
         ledger = owner.stream_ledger
         if ledger.closed:
             return
-        key = id(stream)
-        live = self._live
+        if self._has_del:
+            ref = weakref.ref(stream)
+        else:
+            live, key = self._live, id(stream)
+            ref = weakref.ref(stream, lambda _ref: live.pop(key, None))
+        tracked = TrackedStream(ref, type(stream).__name__, _origin() if self.capture_origin else None)
+        streams = ledger.streams
+        streams.append(tracked)
+        if len(streams) > 4096:  # bounded: keep only streams that may still leak
+            streams[:] = [t for t in streams if t.ref() is not None]
+        self._live[id(stream)] = (tracked, weakref.ref(owner))
 
-        def gone(_ref: Any, key: int = key) -> None:
-            live.pop(key, None)
-
-        tracked = TrackedStream(weakref.ref(stream, gone), type(stream).__name__)
-        if self.capture_origin:
-            tracked.origin = _origin()
-        ledger.streams.append(tracked)
-        if len(ledger.streams) > 4096:  # bounded: keep only streams that may still leak
-            ledger.streams[:] = [t for t in ledger.streams if t.ref() is not None]
-        live[key] = (tracked, weakref.ref(owner))
-
-    def _deleted(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    def _collected(self, stream: Any, entry: tuple[TrackedStream, weakref.ref[Any]]) -> None:
         try:
-            entry = self._live.pop(id(instance), None)
-            if entry is not None and getattr(instance, "_closed", True) is False:
-                tracked, owner_ref = entry
+            tracked, owner_ref = entry
+            if getattr(stream, "_closed", True) is False and not tracked.counted:
                 owner = owner_ref()
-                if owner is not None and not tracked.counted:
+                if owner is not None:
                     tracked.counted = True
                     owner.on_stream_leaked(tracked)
         except Exception:
-            report_internal_error("StreamTracker._deleted")
-        return wrapped(*args, **kwargs)
+            report_internal_error("StreamTracker._collected")
 
 
 def _origin() -> tuple[str, int, str] | None:
