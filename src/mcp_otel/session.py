@@ -174,7 +174,7 @@ class Operation:
                 self._telemetry.retries.failed(key_factory(), attempt, error.error_type)
         session = self._session
         if session is not None:
-            session.on_request_finished(error)
+            session.on_request_finished(self, error)
             if session.session_id and self.span.is_recording():
                 self.span.set_attribute(semconv.MCP_SESSION_ID, session.session_id)
         self.span.end()
@@ -207,6 +207,8 @@ class ClientSessionRecord:
         self.cleanup_span: Span | None = None
         self.ended = False
         self.stream_ledger = StreamLedger()
+        # Requests in flight: a session can end under them (mcp 1.x does not always wake its waiters).
+        self.pending: set[Operation] = set()
         self._active_attributes = self._low_cardinality_endpoint()
         telemetry.client_sessions_active.add(1, self._active_attributes)
 
@@ -281,6 +283,10 @@ class ClientSessionRecord:
         self.refresh_session_id()
         if self.connect_span is not None:
             self.end_connect(exc)
+        for operation in list(self.pending):
+            # Still waiting when the session ended: the caller may never get an answer (mcp 1.x drops
+            # waiters whose session is exited); the span ends here with the session.
+            operation.finish(_ENDED_UNDER_REQUEST)
         error: ErrorInfo | None = None
         if exc is not None and is_cancellation(exc):
             reason = semconv.END_CANCELLED
@@ -376,7 +382,8 @@ class ClientSessionRecord:
         except Exception:
             report_internal_error("ClientSessionRecord.on_stream_leaked")
 
-    def on_request_finished(self, error: ErrorInfo | None) -> None:
+    def on_request_finished(self, operation: Operation, error: ErrorInfo | None) -> None:
+        self.pending.discard(operation)
         self.requests += 1
         if error is None:
             return
@@ -446,6 +453,8 @@ def start_client_operation(
         span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(_to_json(info.arguments)))
     operation = Operation(telemetry, span, attributes, telemetry.client_operation_duration, session)
     operation._retry = retry
+    if session is not None:
+        session.pending.add(operation)
     return operation
 
 
@@ -479,6 +488,10 @@ def _retry_state(
         telemetry.client_retries.add(1, counted)
     return key, attempt
 
+
+_ENDED_UNDER_REQUEST = ErrorInfo(
+    semconv.ERROR_CONNECTION_CLOSED, message="the session ended before the response arrived"
+)
 
 # The handshake repeats on every new session by design; it is not a retry of anything.
 _NOT_RETRIED = frozenset({"initialize", "server/discover", "notifications/initialized", "ping"})

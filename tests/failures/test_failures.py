@@ -360,3 +360,26 @@ async def test_retry_helper_gives_up_after_max_attempts() -> None:
     assert time.monotonic() - started < 10
     assert len(cap.named("mcp.session")) == 3
     assert sum(p.value for p in cap.metrics()["mcp_otel.client.retries"]) == 2
+
+
+async def test_request_pending_when_session_ends_is_ended_with_it(server) -> None:
+    """A call still waiting when its session is exited from another task: its span ends with the session
+    (mcp 1.x may never wake the waiter; mcp 2.x fans out Connection closed)."""
+    with instrumented() as cap:
+        async with anyio.create_task_group() as tg:
+            async with open_connection("streamable-http", server.url) as conn:
+
+                async def pending_call() -> None:
+                    try:
+                        await conn.session.call_tool("slow", {"seconds": 5.0})
+                    except Exception:
+                        pass
+
+                tg.start_soon(pending_call)
+                await anyio.sleep(0.5)
+            # the session is over; whatever the library does with the waiter, the span has ended
+            ended = cap.named("tools/call slow")
+            tg.cancel_scope.cancel()
+    assert len(ended) == 1
+    assert _attrs(ended[0])["error.type"] == "connection_closed"
+    assert _attrs(cap.one("mcp.session"))["mcp_otel.session.errors"] == 1
