@@ -72,7 +72,10 @@ async def test_streamable_http(http_sdk_server: RunningServer) -> None:
     assert _attrs(failed)["error.type"] == "tool_error" and failed.status.status_code == StatusCode.ERROR
     points = cap.metrics()["mcp.client.operation.duration"]
     add = [p for p in points if p.attributes.get("gen_ai.tool.name") == "add"][0]
-    assert add.attributes["server.address"] == "127.0.0.1" and add.attributes["server.port"] == http_sdk_server.port
+    assert (
+        add.attributes["server.address"] == "127.0.0.1"
+        and add.attributes["server.port"] == http_sdk_server.port
+    )
     assert "mcp.session.id" not in add.attributes
 
 
@@ -83,7 +86,9 @@ async def test_jsonrpc_error_over_http(http_sdk_server: RunningServer) -> None:
             with pytest.raises(Exception) as info:
                 from pydantic import AnyUrl
 
-                await conn.session.read_resource(AnyUrl("res://missing") if MCP_MAJOR < 2 else "res://missing")
+                await conn.session.read_resource(
+                    AnyUrl("res://missing") if MCP_MAJOR < 2 else "res://missing"
+                )
     assert error_code(info.value) == expected
     span = cap.one("resources/read")
     assert _attrs(span)["error.type"] == str(expected)
@@ -115,7 +120,10 @@ async def test_deprecated_streamablehttp_client_is_one_connect(http_sdk_server: 
     from mcp.client.streamable_http import streamablehttp_client
 
     with instrumented() as cap:
-        async with streamablehttp_client(http_sdk_server.url) as (read, write, _), ClientSession(read, write) as s:
+        async with (
+            streamablehttp_client(http_sdk_server.url) as (read, write, _),
+            ClientSession(read, write) as s,
+        ):
             await s.initialize()
             await s.call_tool("add", {"a": 1, "b": 2})
     assert len(cap.named("mcp.session")) == 1
@@ -159,3 +167,36 @@ async def test_mcp_client_stdio() -> None:
     session = _attrs(cap.one("mcp.session"))
     assert session["mcp_otel.transport"] == "stdio"
     assert len(cap.named("mcp.connect")) == 1
+
+
+@pytest.mark.skipif(MCP_MAJOR < 2, reason="mcp.Client auto mode is mcp 2.x")
+async def test_auto_mode_against_a_legacy_server_records_the_failed_probe() -> None:
+    """mcp 2.x's Client probes server/discover first; an mcp 1.x server refuses it and the client falls back
+    to initialize. The failed probe is recorded, not hidden. The server runs in the v1 environment."""
+    import sys
+    from pathlib import Path
+
+    from mcp import Client
+    from support.servers import make_http_server
+
+    v1_python = Path(__file__).resolve().parents[2] / ".venvs" / "v1" / "bin" / "python"
+    if not v1_python.exists():
+        from support.env import skip_or_fail
+
+        skip_or_fail("the v1 environment is not built (make test builds it first)")
+    server = make_http_server("sdk", "streamable-http")
+    # RunningServer runs `sys.executable *argv`: hand over to the v1 interpreter.
+    script_args = server.argv
+    server.argv = ["-c", "import os, sys; os.execv(sys.argv[1], sys.argv[1:])", str(v1_python), *script_args]
+    assert sys.executable
+    with server.start(), instrumented() as cap:
+        async with Client(server.url) as client:  # mode="auto", the default
+            await client.call_tool("add", {"a": 1, "b": 2})
+    probe = cap.one("server/discover")
+    assert _attrs(probe)["error.type"]
+    assert probe.status.status_code == StatusCode.ERROR
+    session = cap.one("mcp.session")
+    assert cap.parent_of(probe) is session and cap.parent_of(cap.one("initialize")) is session
+    assert _attrs(session)["mcp.protocol.version"] != "2026-07-28"
+    assert _attrs(session)["mcp.session.id"]
+    assert _attrs(session)["mcp_otel.session.end_reason"] == "closed"
