@@ -39,7 +39,7 @@ def tracer_provider() -> TracerProvider:
     return provider
 
 
-def build_app():  # noqa: ANN201 - a Starlette app from either SDK line
+def build_app():
     if MCP_MAJOR >= 2:
         from mcp.server.mcpserver import MCPServer
         from mcp.server.mcpserver.exceptions import ToolError

@@ -6,9 +6,9 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from support.inproc import build_server, error_code, is_error, open_session
 
 from mcp_otel import McpInstrumentor
+from support.inproc import build_server, error_code, is_error, open_session
 
 pytestmark = pytest.mark.anyio
 
@@ -17,11 +17,11 @@ class RaisingProcessor(SpanProcessor):
     def __init__(self) -> None:
         self.calls = 0
 
-    def on_start(self, span, parent_context=None) -> None:  # noqa: ANN001
+    def on_start(self, span, parent_context=None) -> None:
         self.calls += 1
         raise RuntimeError("span processor on_start exploded")
 
-    def on_end(self, span) -> None:  # noqa: ANN001
+    def on_end(self, span) -> None:
         self.calls += 1
         raise RuntimeError("span processor on_end exploded")
 
@@ -29,11 +29,11 @@ class RaisingProcessor(SpanProcessor):
 class RaisingReader(InMemoryMetricReader):
     """Collects (so our instruments feed it) and then explodes."""
 
-    def _receive_metrics(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def _receive_metrics(self, *args, **kwargs) -> None:
         super()._receive_metrics(*args, **kwargs)
         raise RuntimeError("metric reader exploded")
 
-    def get_metrics_data(self):  # noqa: ANN201
+    def get_metrics_data(self):
         self.collect()
         raise RuntimeError("metric reader exploded")
 
@@ -53,7 +53,7 @@ async def _outcomes() -> list[tuple[str, object]]:
     return out
 
 
-async def test_raising_span_processor_and_metric_reader_do_not_change_results(caplog) -> None:  # noqa: ANN001
+async def test_raising_span_processor_and_metric_reader_do_not_change_results(caplog) -> None:
     expected = await _outcomes()
     processor = RaisingProcessor()
     tracer_provider = TracerProvider()

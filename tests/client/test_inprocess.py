@@ -10,6 +10,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, StatusCode
+
 from support.capture import instrumented
 from support.env import MCP_MAJOR
 from support.inproc import SEEN_META, build_server, error_code, is_error, open_session
@@ -143,7 +144,7 @@ async def test_raised_exception_in_body_is_unchanged(mode: str) -> None:
             async with open_session(build_server(), mode=mode) as s:
                 await s.call_tool("add", {"a": 1, "b": 1})
                 raise ValueError("user bug")
-        except BaseException as exc:  # noqa: BLE001 - we compare what the app sees
+        except BaseException as exc:
             return exc
         raise AssertionError("no exception")
 

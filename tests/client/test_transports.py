@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
+
 from support.capture import instrumented
 from support.clients import error_code, is_error, open_connection
 from support.env import MCP_MAJOR, MCP_VERSION_TUPLE
@@ -71,7 +72,7 @@ async def test_streamable_http(http_sdk_server: RunningServer) -> None:
     failed = cap.one("tools/call fail_tool")
     assert _attrs(failed)["error.type"] == "tool_error" and failed.status.status_code == StatusCode.ERROR
     points = cap.metrics()["mcp.client.operation.duration"]
-    add = [p for p in points if p.attributes.get("gen_ai.tool.name") == "add"][0]
+    add = next(p for p in points if p.attributes.get("gen_ai.tool.name") == "add")
     assert (
         add.attributes["server.address"] == "127.0.0.1"
         and add.attributes["server.port"] == http_sdk_server.port
@@ -177,6 +178,7 @@ async def test_auto_mode_against_a_legacy_server_records_the_failed_probe() -> N
     from pathlib import Path
 
     from mcp import Client
+
     from support.servers import make_http_server
 
     v1_python = Path(__file__).resolve().parents[2] / ".venvs" / "v1" / "bin" / "python"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 
 import pytest
+
 from support.capture import instrumented
 from support.clients import open_connection
 from support.env import MCP_MAJOR, MCP_VERSION_TUPLE

@@ -6,12 +6,12 @@ streams), mcp 2.x through ``mcp.Client(server, mode=...)`` (legacy: the JSON-RPC
 the 2026-07-28 in-process path).
 """
 
-
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+
 from support.env import MCP_MAJOR
 
 # Every in-process server records the _meta it saw per tool call, for propagation tests.
@@ -95,7 +95,9 @@ def error_code(exc: BaseException) -> int | None:
 
 
 @asynccontextmanager
-async def open_session(server: Any, *, mode: str = "legacy", read_timeout: float | None = None) -> "AsyncIterator[Session]":
+async def open_session(
+    server: Any, *, mode: str = "legacy", read_timeout: float | None = None
+) -> "AsyncIterator[Session]":
     if MCP_MAJOR >= 2:
         from mcp import Client
 
@@ -108,5 +110,7 @@ async def open_session(server: Any, *, mode: str = "legacy", read_timeout: float
 
         lowlevel = getattr(server, "_mcp_server", server)
         timeout = timedelta(seconds=read_timeout) if read_timeout is not None else None
-        async with create_connected_server_and_client_session(lowlevel, read_timeout_seconds=timeout) as session:
+        async with create_connected_server_and_client_session(
+            lowlevel, read_timeout_seconds=timeout
+        ) as session:
             yield Session(session)
