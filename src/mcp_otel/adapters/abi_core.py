@@ -6,11 +6,14 @@ and transport, and the transport and session inside join it. ABI-Core pins mcp <
 ever sees the mcp 1.x client, which the mcp adapter traces as usual.
 
 The module is patched when it is imported (importing ABI-Core costs more than a second), and so is the
-re-export in ``abi_core.abi_mcp``.
+re-export in ``abi_core.abi_mcp``. The module binds the transport functions with ``from ... import``: when
+it was imported before this instrumentation (an earlier one, since undone), its bindings are brought up to
+date with the wrappers the mcp adapter installed.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import wrapt
@@ -23,6 +26,25 @@ from mcp_otel.telemetry import Telemetry
 _MODULE = "abi_core.abi_mcp.client"
 _REEXPORTS = ("abi_core.abi_mcp",)
 _NAMES = HelperArguments(host="host", port="port", transport="transport", url=None)
+_TRANSPORTS = (("sse_client", "mcp.client.sse"), ("streamable_http_client", "mcp.client.streamable_http"))
+
+
+def _innermost(obj: Any) -> Any:
+    """The function under any number of (possibly stale) wrapt wrappers."""
+    for _ in range(16):  # functools.wraps also sets __wrapped__: only wrapt's own proxies are peeled
+        if not isinstance(obj, wrapt.FunctionWrapper):
+            return obj
+        obj = obj.__wrapped__
+    return obj
+
+
+def _rebind(patcher: Patcher, module: Any, name: str, replacement: Any) -> None:
+    """Point ``module.name`` at ``replacement`` if it is the same function under other (or no) wrappers."""
+    current = getattr(module, name, None)
+    if current is None or current is replacement:
+        return
+    if _innermost(current) is _innermost(replacement):
+        patcher.replace(module, name, replacement)
 
 
 class AbiCoreAdapter:
@@ -35,14 +57,16 @@ class AbiCoreAdapter:
         patcher.on_import(_MODULE, lambda module: self._patch(patcher, module))
 
     def _patch(self, patcher: Patcher, module: Any) -> None:
+        for name, defining in _TRANSPORTS:
+            current = getattr(sys.modules.get(defining), name, None)
+            if current is not None:
+                _rebind(patcher, module, name, current)
         original = getattr(module, "init_session", None)
-        if original is None or isinstance(original, wrapt.FunctionWrapper):
+        if original is None:
             return
+        original = _innermost(original)
         hub = self.hub
-        wrapper = helper_wrapper(lambda: hub, original, _NAMES)
-        proxy = wrapt.FunctionWrapper(original, patcher._gate(wrapper))
+        proxy = wrapt.FunctionWrapper(original, patcher._gate(helper_wrapper(lambda: hub, original, _NAMES)))
         patcher.replace(module, "init_session", proxy)
         for site in _REEXPORTS:
-            patcher.on_import(
-                site, lambda mod, o=original, p=proxy: patcher._patch_site(mod, "init_session", o, p)
-            )
+            patcher.on_import(site, lambda mod, p=proxy: _rebind(patcher, mod, "init_session", p))
