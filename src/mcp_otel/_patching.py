@@ -26,6 +26,7 @@ class Patcher:
     def __init__(self) -> None:
         self.active = True
         self._applied: list[tuple[Any, str, Any, Any]] = []
+        self._import_hooks: list[tuple[str, Callable[[Any], None]]] = []
 
     def wrap(self, owner: Any, attribute: str, wrapper: Wrapper) -> bool:
         """Wrap ``owner.attribute`` (a class or module attribute); False (and a debug log) when absent."""
@@ -75,8 +76,14 @@ class Patcher:
 
         if module_name in sys.modules:
             guarded_hook(sys.modules[module_name])
-        else:
-            wrapt.register_post_import_hook(guarded_hook, module_name)
+            return
+        _PENDING_IMPORT_HOOKS.setdefault(module_name, []).append(guarded_hook)
+        self._import_hooks.append((module_name, guarded_hook))
+        if module_name not in _DISPATCHERS:
+            # wrapt cannot unregister a post-import hook: register one dispatcher per module name for the
+            # life of the process, so instrument/uninstrument cycles do not pile hooks up.
+            _DISPATCHERS.add(module_name)
+            wrapt.register_post_import_hook(_dispatch_import, module_name)
 
     def _patch_site(self, module: Any, name: str, original: Any, proxy: Any) -> None:
         if getattr(module, name, None) is original:
@@ -93,6 +100,11 @@ class Patcher:
     def unwrap_all(self) -> None:
         """Restore every patched attribute; wrappers someone else wrapped over stay but go inert."""
         self.active = False
+        for module_name, hook in self._import_hooks:
+            pending = _PENDING_IMPORT_HOOKS.get(module_name, [])
+            if hook in pending:
+                pending.remove(hook)
+        self._import_hooks.clear()
         for owner, attribute, original, replacement in reversed(self._applied):
             present = owner.__dict__.get(attribute, _MISSING) if isinstance(owner, type) else None
             if not isinstance(owner, type):
@@ -105,6 +117,16 @@ class Patcher:
             else:
                 setattr(owner, attribute, original)
         self._applied.clear()
+
+
+# module name -> hooks of the active patchers waiting for that module's import
+_PENDING_IMPORT_HOOKS: dict[str, list[Callable[[Any], None]]] = {}
+_DISPATCHERS: set[str] = set()
+
+
+def _dispatch_import(module: Any) -> None:
+    for hook in list(_PENDING_IMPORT_HOOKS.pop(module.__name__, ())):
+        hook(module)
 
 
 def _import(name: str) -> Any:

@@ -99,10 +99,11 @@ class Capture:
 
 def new_capture() -> Capture:
     exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
+    # shutdown_on_exit=False: an atexit registration would keep every test's providers alive
+    tracer_provider = TracerProvider(shutdown_on_exit=False)
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
+    meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
     return Capture(tracer_provider, meter_provider, exporter, reader)
 
 
