@@ -10,17 +10,17 @@ import tracemalloc
 from typing import Any
 
 import pytest
-from support.capture import new_capture
 
 from mcp_otel import McpInstrumentor
+from support.capture import new_capture
 
 PATCHED_PREFIXES = ("mcp", "fastmcp", "anyio.streams.memory", "abi_core")
 
 
 def _snapshot() -> dict[tuple[str, str, str], int]:
     """id() of every attribute of every loaded mcp/fastmcp/anyio-stream module and of their classes."""
-    import mcp.client.session  # noqa: F401 - make sure the patched modules are loaded
-    import mcp.client.stdio  # noqa: F401
+    import mcp.client.session
+    import mcp.client.stdio
     import mcp.client.streamable_http  # noqa: F401
 
     seen: dict[tuple[str, str, str], int] = {}
