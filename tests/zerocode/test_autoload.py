@@ -1,0 +1,215 @@
+"""The MCP_OTEL_AUTO_INSTRUMENT start-up hook in fresh interpreters: installed, inert and import-free when
+unset, cheap until ``mcp`` is imported, instruments once, configures the SDK only when the application has
+not, never writes to stdout; plus the defaults it computes (exporters, service name)."""
+
+from __future__ import annotations
+
+import json
+import site
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mcp_otel import autoload
+from support.zerocode import run_python, zerocode_env
+
+PTH = "mcp_otel_autoload.pth"
+
+
+def _run(code: str, **extra: str | None) -> tuple[str, str]:
+    env = zerocode_env(None, None, extra=extra)
+    proc = run_python(["-c", textwrap.dedent(code)], env, timeout=60)
+    return proc.stdout, proc.stderr
+
+
+def _probe(code: str, **extra: str | None) -> dict:
+    """Run ``code`` (which assigns ``result``) and return ``result``, passed back on stderr as JSON."""
+    program = (
+        textwrap.dedent(code) + "\nimport json, sys\nprint('RESULT' + json.dumps(result), file=sys.stderr)\n"
+    )
+    stdout, stderr = _run(program, **extra)
+    assert stdout == ""
+    line = next(line for line in stderr.splitlines() if line.startswith("RESULT"))
+    return json.loads(line[len("RESULT") :])
+
+
+def test_pth_is_installed_at_site_packages_root() -> None:
+    roots = [Path(p) for p in site.getsitepackages()]
+    assert any((root / PTH).is_file() for root in roots), roots
+
+
+def test_unset_variable_imports_nothing() -> None:
+    result = _probe(
+        "result = sorted(m for m in __import__('sys').modules if m.startswith(('mcp_otel', 'opentelemetry')))",
+        MCP_OTEL_AUTO_INSTRUMENT=None,
+    )
+    assert result == []
+
+
+def test_set_variable_is_cheap_until_mcp_is_imported() -> None:
+    result = _probe(
+        """
+        import sys
+        from mcp_otel import autoload
+        result = {
+            "active": autoload.is_active(),
+            "heavy": sorted(
+                m for m in sys.modules
+                if m.split(".")[0] in ("opentelemetry", "wrapt", "mcp") or m == "mcp_otel.instrumentor"
+            ),
+        }
+        """
+    )
+    assert result == {"active": True, "heavy": []}
+
+
+def test_instruments_at_mcp_import_and_configures_sdk_at_first_span() -> None:
+    result = _probe(
+        """
+        import mcp
+        from opentelemetry import trace
+        from mcp_otel import McpInstrumentor
+        from mcp_otel import autoload
+        inst = McpInstrumentor()
+        before = type(trace.get_tracer_provider()).__name__
+        span = trace.get_tracer("probe").start_span("probe")
+        span.end()
+        provider = trace.get_tracer_provider()
+        result = {
+            "instrumented": inst.is_instrumented_by_opentelemetry,
+            "by_autoload": inst.by_autoload,
+            "before": before,
+            "after": type(provider).__module__ + "." + type(provider).__name__,
+            "service": provider.resource.attributes.get("service.name"),
+            "trigger_removed": trace.ProxyTracer.start_span.__module__ == "opentelemetry.trace",
+        }
+        """,
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="none",
+    )
+    assert result == {
+        "instrumented": True,
+        "by_autoload": True,
+        "before": "ProxyTracerProvider",
+        "after": "opentelemetry.sdk.trace.TracerProvider",
+        "service": "python",  # -c: no program name
+        "trigger_removed": True,
+    }
+
+
+def test_application_providers_and_explicit_instrument_win() -> None:
+    stdout, stderr = _run(
+        """
+        import mcp  # the hook instruments here
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from mcp_otel import McpInstrumentor
+        app_provider = TracerProvider()
+        trace.set_tracer_provider(app_provider)  # set after mcp was imported: still the application's
+        trace.get_tracer("probe").start_span("probe").end()
+        assert trace.get_tracer_provider() is app_provider
+        inst = McpInstrumentor()
+        inst.instrument()  # no options: the hook's instrumentation stays, silently
+        assert inst.by_autoload
+        own = TracerProvider()
+        inst.instrument(tracer_provider=own)  # options: replaces the hook's instrumentation
+        assert inst.is_instrumented_by_opentelemetry and not inst.by_autoload
+        """
+    )
+    assert stdout == ""
+    assert "Overriding" not in stderr and "already instrumented" not in stderr, stderr
+
+
+def test_embedded_default_prints_the_tree_on_stderr_only() -> None:
+    stdout, stderr = _run(
+        """
+        import mcp
+        from opentelemetry import trace
+        tracer = trace.get_tracer("probe")
+        with tracer.start_as_current_span("outer"):
+            tracer.start_span("inner").end()
+        """
+    )
+    assert stdout == ""
+    assert "trace " in stderr and "└── outer [INTERNAL]" in stderr and "inner [INTERNAL]" in stderr, stderr
+
+
+def test_console_exporter_writes_to_stderr_not_stdout() -> None:
+    stdout, stderr = _run(
+        """
+        import mcp
+        from opentelemetry import trace
+        trace.get_tracer("probe").start_span("console-span").end()
+        """,
+        OTEL_TRACES_EXPORTER="console",
+    )
+    assert stdout == ""
+    assert '"name": "console-span"' in stderr
+
+
+def test_disabled_instrumentations_switch() -> None:
+    result = _probe(
+        """
+        import mcp, sys
+        from mcp_otel import autoload
+        result = {"active": autoload.is_active(), "instrumentor": "mcp_otel.instrumentor" in sys.modules}
+        """,
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="flask,mcp_otel",
+    )
+    assert result == {"active": False, "instrumentor": False}
+
+
+def test_parent_context_from_environment_and_idempotence() -> None:
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    result = _probe(
+        """
+        import sys
+        from opentelemetry import trace
+        from mcp_otel import autoload
+        autoload.activate()
+        exec(open([p for p in sys.path if p.endswith("site-packages")][0] + "/mcp_otel_autoload.pth").read())
+        ctx = trace.get_current_span().get_span_context()
+        finders = [f for f in sys.meta_path if type(f).__name__ == "_PostImportFinder"]
+        result = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}", "finders": len(finders)}
+        """,
+        TRACEPARENT=traceparent,
+    )
+    assert result == {
+        "trace_id": "0af7651916cd43dd8448eb211c80319c",
+        "span_id": "b7ad6b7169203331",
+        "finders": 1,
+    }
+
+
+def test_default_exporters(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [k for k in __import__("os").environ if k.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    assert autoload.default_exporter_names("traces") == ["mcp_otel_tree"]
+    assert autoload.default_exporter_names("metrics") == []
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    assert autoload.default_exporter_names("traces") == ["otlp_proto_grpc"]
+    assert autoload.default_exporter_names("metrics") == ["otlp_proto_grpc"]
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    assert autoload.default_exporter_names("metrics") == ["otlp_proto_http"]
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    assert autoload.default_exporter_names("traces") == []  # the SDK reads the variable itself
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://127.0.0.1:4318/v1/metrics")
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER")
+    assert autoload.default_exporter_names("traces") == []  # an exporter is configured: no tree
+    assert autoload.default_exporter_names("metrics") == ["otlp_proto_http"]
+
+
+def test_default_service_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
+    monkeypatch.setattr(sys, "argv", ["/srv/agents/weather_server.py", "--port", "1"])
+    monkeypatch.setitem(sys.modules, "__main__", type(sys)("__main__"))
+    assert autoload.default_resource_attributes() == {"service.name": "weather_server"}
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=mine")
+    assert autoload.default_resource_attributes() == {}
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "agent")
+    assert autoload.default_resource_attributes() == {}
