@@ -124,11 +124,12 @@ class _PostImportFinder:
     def __init__(self, name: str, hook: Callable[[Any], None]) -> None:
         self._name = name
         self._hook = hook
+        self._fired = False
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != self._name:
+        # Not removed here: importlib.util.find_spec("mcp") (fastmcp does that) finds without importing.
+        if fullname != self._name or self._fired:
             return None
-        self._remove()
         spec = None
         for finder in list(sys.meta_path):
             find = getattr(finder, "find_spec", None)
@@ -141,7 +142,6 @@ class _PostImportFinder:
         original = getattr(loader, "exec_module", None)
         if original is None:
             return spec
-        hook = self._hook
 
         def exec_module(module: Any) -> None:
             try:
@@ -151,7 +151,10 @@ class _PostImportFinder:
                     del loader.exec_module  # back to the loader class's own method
                 except AttributeError:
                     pass
-            _run_hook(hook, module)
+            if not self._fired:
+                self._fired = True
+                self._remove()
+                _run_hook(self._hook, module)
 
         try:
             loader.exec_module = exec_module

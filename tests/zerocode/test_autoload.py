@@ -68,6 +68,8 @@ def test_set_variable_is_cheap_until_mcp_is_imported() -> None:
 def test_instruments_at_mcp_import_and_configures_sdk_at_first_span() -> None:
     result = _probe(
         """
+        import importlib.util
+        importlib.util.find_spec("mcp")  # finding is not importing (fastmcp 4 does this): the hook waits
         import mcp
         from opentelemetry import trace
         from mcp_otel import McpInstrumentor
