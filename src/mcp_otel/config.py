@@ -46,6 +46,9 @@ class Config:
         retry_window: seconds within which a repeat of a failed request counts as a retry (0: off).
         track_streams: attribute anyio memory-object streams to sessions and report leaks.
         capture_leak_origin: record where each leaked stream was created (a frame walk per stream).
+        result_error_detector: server side, mark ``tools/call`` results that report a failure in their
+            payload (``{"success": false, "error": ...}``) as ``error.type=tool_error``: True for the built-in
+            detector, or a callable ``detector(result: dict) -> bool | str`` given the wire-form result.
     """
 
     capture_content: bool = False
@@ -56,6 +59,7 @@ class Config:
     retry_window: float = 30.0
     track_streams: bool = True
     capture_leak_origin: bool = False
+    result_error_detector: Any = None
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -69,6 +73,7 @@ class Config:
             "retry_window": _env_float(semconv.ENV_RETRY_WINDOW, 30.0),
             "track_streams": env_flag(semconv.ENV_TRACK_STREAMS, True),
             "capture_leak_origin": env_flag(semconv.ENV_CAPTURE_LEAK_ORIGIN, False),
+            "result_error_detector": env_flag(semconv.ENV_DETECT_RESULT_ERRORS, False) or None,
         }
         for key, value in (overrides or {}).items():
             if key in cls.__dataclass_fields__ and value is not None:

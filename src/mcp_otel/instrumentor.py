@@ -33,7 +33,8 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     ``McpInstrumentor().instrument(tracer_provider=..., meter_provider=...)`` patches what is installed:
     the ``mcp`` SDK (1.x or 2.x). Keyword arguments besides the providers override the environment:
     ``capture_content`` (bool), ``excluded_methods`` (iterable of MCP method names), ``propagate`` (bool),
-    ``max_attribute_length`` (int).
+    ``max_attribute_length`` (int), ``result_error_detector`` (True, or a callable given the wire-form
+    ``tools/call`` result that returns truthy, or an error message, for a failure reported in the payload).
     """
 
     # True while instrument() runs. It imports mcp, which fires the MCP_OTEL_AUTO_INSTRUMENT hook; the hook
@@ -101,12 +102,23 @@ def _select_adapters(telemetry: Telemetry) -> list[Any]:
     mcp_major = _major("mcp")
     if mcp_major == 1:
         from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter
+        from mcp_otel.adapters.mcp_v1_server import McpV1ServerAdapter
 
-        adapters.append(McpV1ClientAdapter(telemetry))
+        server_v1 = McpV1ServerAdapter(telemetry)
+        adapters += [McpV1ClientAdapter(telemetry), server_v1]
+        if _major("fastmcp") == 3:
+            from mcp_otel.adapters.fastmcp_v3 import FastMCPV3Adapter
+
+            adapters.append(FastMCPV3Adapter(server_v1))
     elif mcp_major == 2:
         from mcp_otel.adapters.mcp_v2 import McpV2ClientAdapter
+        from mcp_otel.adapters.mcp_v2_server import McpV2ServerAdapter
 
-        adapters.append(McpV2ClientAdapter(telemetry))
+        adapters += [McpV2ClientAdapter(telemetry), McpV2ServerAdapter(telemetry)]
+        if _major("fastmcp") == 4:
+            from mcp_otel.adapters.fastmcp_v4 import FastMCPV4Adapter
+
+            adapters.append(FastMCPV4Adapter())
     elif mcp_major is not None:
         _logger.warning("mcp-otel: mcp %s is not a supported version; MCP is not instrumented", mcp_major)
     if mcp_major is not None and importlib.util.find_spec("abi_core") is not None:

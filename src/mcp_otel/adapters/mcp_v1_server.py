@@ -1,0 +1,230 @@
+"""mcp 1.x server: the low-level ``Server``, mcp's bundled FastMCP and fastmcp 3.x (all on ``Server``).
+
+* Requests: ``Server._handle_request`` (every request but ``initialize``), which runs in the session's
+  handler task; the outcome is read where the response is handed over, ``RequestResponder.respond``.
+* ``initialize`` never reaches ``_handle_request``: ``ServerSession._received_request`` answers it in the
+  receive loop (fastmcp 3.x overrides that method to run its middleware first; both are wrapped, one span).
+  A request that arrives before the handshake is refused there too (-32602), and traced.
+* Sessions: one ``ServerSession`` per stdio/SSE connection and per stateful streamable-HTTP session, entered
+  and exited by ``Server.run``; stateless HTTP (``stateless=True``, one ServerSession per POST) has none.
+* mcp 1.x has no native telemetry; fastmcp 3.x's is handled in :mod:`mcp_otel.adapters.fastmcp_v3`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from mcp_otel._patching import Patcher
+from mcp_otel._weak import IdentityWeakMap
+from mcp_otel.adapters._server import ServerHub, TransportBinding, describe_http, request_info
+from mcp_otel.server import (
+    IncomingRequest,
+    ServerCall,
+    ServerSessionInfo,
+    ServerSessionRecord,
+    start_server_call,
+)
+from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
+
+_STDIO_IMPORT_SITES = [
+    "mcp",
+    "mcp.server.__main__",
+    "mcp.server.lowlevel.server",
+    "mcp.server.fastmcp.server",
+    "fastmcp.server.low_level",
+    "fastmcp.server.mixins.transport",
+]
+_INVALID_PARAMS = -32602
+
+
+class McpV1ServerAdapter:
+    """Patches the mcp 1.x server."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        self.hub = ServerHub(telemetry)
+        # ServerSession -> (transport binding, stateless) from its constructor, then -> its record
+        self._pending: IdentityWeakMap[tuple[TransportBinding | None, bool]] = IdentityWeakMap()
+        self._sessions: IdentityWeakMap[ServerSessionRecord] = IdentityWeakMap()
+        # RequestResponder -> the call traced for it (read by the respond wrapper)
+        self._calls: IdentityWeakMap[ServerCall] = IdentityWeakMap()
+
+    def apply(self, patcher: Patcher) -> None:
+        from mcp.server.lowlevel.server import Server
+        from mcp.server.session import ServerSession
+        from mcp.shared.session import RequestResponder
+
+        self.hub.apply_transports(patcher, _STDIO_IMPORT_SITES, capture_http=True)
+        patcher.wrap(ServerSession, "__init__", self._session_init)
+        patcher.wrap(ServerSession, "__aenter__", self._session_aenter)
+        patcher.wrap(ServerSession, "__aexit__", self._session_aexit)
+        patcher.wrap(ServerSession, "_received_request", self.received_request)
+        patcher.wrap(Server, "_handle_request", self._handle_request)
+        patcher.wrap(RequestResponder, "respond", self._respond)
+
+    # --- sessions ---------------------------------------------------------------------------------
+    def _session_init(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        self._remember_session(instance, args, kwargs)
+        return result
+
+    @guarded
+    def _remember_session(self, session: Any, args: Any, kwargs: Any) -> None:
+        read_stream = kwargs.get("read_stream", args[0] if args else None)
+        stateless = bool(kwargs.get("stateless", args[3] if len(args) > 3 else False))
+        self._pending.set(session, (self.hub.binding_for(read_stream), stateless))
+
+    async def _session_aenter(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        record = self._open_session(instance)
+        try:
+            return await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            if record is not None:
+                record.end(exc)
+            raise
+
+    def _open_session(self, session: Any) -> ServerSessionRecord | None:
+        try:
+            pending = self._pending.pop(session)
+            binding, stateless = pending if pending is not None else (None, False)
+            if stateless or (binding is not None and binding.stateless) or not is_instrumentation_enabled():
+                return None
+            record = ServerSessionRecord(
+                self.telemetry, binding.session_info() if binding is not None else ServerSessionInfo()
+            )
+            if binding is not None:
+                record.expired_probe = binding.expired
+            self._sessions.set(session, record)
+            return record
+        except Exception:
+            report_internal_error("mcp_v1_server._open_session")
+            return None
+
+    async def _session_aexit(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        record = self._sessions.pop(instance)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            if record is not None:
+                record.end(exc)
+            raise
+        if record is not None:
+            exc = args[1] if len(args) > 1 else kwargs.get("exc_val")
+            record.end(exc if not result else None)
+        return result
+
+    # --- requests ---------------------------------------------------------------------------------
+    async def received_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """``ServerSession._received_request`` (and fastmcp 3.x's override): initialize, early refusals."""
+        responder = kwargs.get("responder", args[0] if args else None)
+        root = getattr(getattr(responder, "request", None), "root", None)
+        if type(root).__name__ != "InitializeRequest" or self._calls.get(responder) is not None:
+            try:
+                return await wrapped(*args, **kwargs)
+            except Exception:
+                # The receive loop answers INVALID_PARAMS (e.g. a request before initialization).
+                self._refused(instance, responder, root)
+                raise
+        call = self._start(instance, responder, root)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        with call.activate():
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.failed(exc)
+                raise
+        if not call.finished:
+            call.succeeded()
+        return result
+
+    async def _handle_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """``Server._handle_request(message, req, session, lifespan_context, raise_exceptions)``."""
+        message = kwargs.get("message", args[0] if args else None)
+        req = kwargs.get("req", args[1] if len(args) > 1 else None)
+        session = kwargs.get("session", args[2] if len(args) > 2 else None)
+        call = self._start(session, message, req)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        with call.activate():
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.failed(exc)
+                raise
+        if not call.finished:
+            # No response went out: the client cancelled the request (or the transport closed first).
+            call.cancelled()
+        return result
+
+    async def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call = self._calls.get(instance)
+        if call is not None and not call.finished:
+            _record_response(call, kwargs.get("response", args[0] if args else None))
+        return await wrapped(*args, **kwargs)
+
+    def _start(self, session: Any, responder: Any, req: Any) -> ServerCall | None:
+        try:
+            if responder is None or not is_instrumentation_enabled():
+                return None
+            incoming = self._describe(session, responder, req)
+            call = start_server_call(self.telemetry, incoming, self._sessions.get(session))
+            if call is not None:
+                self._calls.set(responder, call)
+            return call
+        except Exception:
+            report_internal_error("mcp_v1_server._start")
+            return None
+
+    @guarded
+    def _refused(self, session: Any, responder: Any, root: Any) -> None:
+        if responder is None or self._calls.get(responder) is not None or not is_instrumentation_enabled():
+            return
+        call = self._start(session, responder, root)
+        if call is not None:
+            call.error_reply(_INVALID_PARAMS, "Invalid request parameters")
+
+    def _describe(self, session: Any, responder: Any, req: Any) -> IncomingRequest:
+        method = str(getattr(req, "method", "unknown"))
+        params = getattr(req, "params", None)
+        request_id = getattr(responder, "request_id", None)
+        info = request_info(method, request_id, lambda key: getattr(params, key, None))
+        incoming = IncomingRequest(info=info, meta=getattr(responder, "request_meta", None))
+        metadata = getattr(responder, "message_metadata", None)
+        http_request = getattr(metadata, "request_context", None)
+        if http_request is not None:
+            describe_http(incoming, http_request)
+            incoming.ambient = self.hub.http_span(http_request)
+        else:
+            record = self._sessions.get(session)
+            if record is None:
+                binding = self._pending_binding(session)
+                incoming.transport = binding.kind if binding is not None else None
+        return incoming
+
+    def _pending_binding(self, session: Any) -> TransportBinding | None:
+        pending = self._pending.get(session)
+        return pending[0] if pending is not None else None
+
+
+@guarded
+def _record_response(call: ServerCall, response: Any) -> None:
+    """The response handed to ``RequestResponder.respond``: a ``ServerResult`` or an ``ErrorData``."""
+    if type(response).__name__ == "ErrorData":
+        code = getattr(response, "code", None)
+        if isinstance(code, int):
+            call.error_reply(code, getattr(response, "message", None))
+            return
+    result = getattr(response, "root", response)
+    kind = type(result).__name__
+    if kind == "CallToolResult":
+        call.succeeded(
+            is_error=getattr(result, "isError", False) is True,
+            payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True),
+        )
+    elif kind == "InitializeResult":
+        call.succeeded(protocol_version=getattr(result, "protocolVersion", None))
+    else:
+        call.succeeded()

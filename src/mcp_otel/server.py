@@ -1,0 +1,426 @@
+"""The server side of the session model: server sessions and incoming requests.
+
+Adapters describe what arrives (an :class:`IncomingRequest`, a transport's :class:`ServerSessionInfo`) and
+report outcomes; this module turns them into the ``mcp.session`` span of a server session, the SERVER span
+of each request and the server metrics, and never looks at library objects.
+
+Parenting of a SERVER span (semantic conventions): the trace context carried in ``params._meta`` is the
+parent; the ambient span (the HTTP server span, when HTTP instrumentation runs) is linked, and becomes the
+parent only when ``_meta`` carries nothing. A request that belongs to a server session also links that
+session's span: the session span is long-lived, never current, and lives in its own trace.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from mcp_otel import semconv
+from mcp_otel.errors import ErrorInfo, from_code, from_exception, is_cancellation, rpc_error
+from mcp_otel.propagation import extract_context
+from mcp_otel.session import Operation, RequestInfo, request_attributes
+from mcp_otel.telemetry import Telemetry, guarded, pick, report_internal_error
+
+_INVALID_PARAMS = -32602
+
+
+@dataclass(frozen=True)
+class ServerSessionInfo:
+    """What the transport knows about a server session when it starts."""
+
+    transport: str | None = None  # mcp_otel.transport: stdio, sse, streamable-http
+    session_id: str | None = None
+
+    @property
+    def network_transport(self) -> str | None:
+        if self.transport == semconv.TRANSPORT_STDIO:
+            return "pipe"
+        if self.transport in (semconv.TRANSPORT_SSE, semconv.TRANSPORT_STREAMABLE_HTTP):
+            return "tcp"
+        return None
+
+    @property
+    def network_protocol_name(self) -> str | None:
+        if self.transport in (semconv.TRANSPORT_SSE, semconv.TRANSPORT_STREAMABLE_HTTP):
+            return "http"
+        return None
+
+
+@dataclass
+class IncomingRequest:
+    """One request as the server received it, described by an adapter (unknown fields stay None)."""
+
+    info: RequestInfo
+    meta: Any = None  # params._meta (a dict, or mcp 1.x's Meta model)
+    session_id: str | None = None
+    protocol_version: str | None = None
+    transport: str | None = None  # mcp_otel.transport value, when the adapter knows it per request
+    client_address: str | None = None
+    client_port: int | None = None
+    # The ambient span to link (the HTTP server span of the POST that carried the request).
+    ambient: SpanContext | None = None
+
+
+def _span_context(span_context: SpanContext | None) -> SpanContext | None:
+    return span_context if span_context is not None and span_context.is_valid else None
+
+
+class ServerSessionRecord:
+    """One server session: a stdio connection, an SSE connection or a stateful streamable-HTTP session id.
+
+    Its ``mcp.session`` span is a root (with a link to the span that was current when the session
+    started, if any): a session outlives the request that opened it and spans many client traces.
+    """
+
+    def __init__(self, telemetry: Telemetry, info: ServerSessionInfo) -> None:
+        self._telemetry = telemetry
+        self.info = info
+        self.session_id = telemetry.clip(info.session_id) if info.session_id else None
+        self.protocol_version: str | None = None
+        self.requests = 0
+        self.errors = 0
+        self.ended = False
+        self.expired = False
+        # Asks the transport whether its idle timeout ended the session (streamable HTTP).
+        self.expired_probe: Callable[[], bool] | None = None
+        self._client_known = False
+        attributes: dict[str, AttributeValue] = {}
+        for key, value in (
+            (semconv.TRANSPORT, info.transport),
+            (semconv.NETWORK_TRANSPORT, info.network_transport),
+            (semconv.NETWORK_PROTOCOL_NAME, info.network_protocol_name),
+            (semconv.MCP_SESSION_ID, self.session_id),
+        ):
+            if value is not None:
+                attributes[key] = value
+        ambient = _span_context(trace.get_current_span().get_span_context())
+        self.span = telemetry.tracer.start_span(
+            semconv.SPAN_SESSION,
+            context=otel_context.Context(),
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            links=[Link(ambient)] if ambient is not None else None,
+        )
+        self._start = time.perf_counter()
+        self._active_attributes: dict[str, AttributeValue] = (
+            {semconv.TRANSPORT: info.transport} if info.transport else {}
+        )
+        telemetry.server_sessions_active.add(1, self._active_attributes)
+
+    @property
+    def span_context(self) -> SpanContext:
+        return self.span.get_span_context()
+
+    @guarded
+    def on_request(self, request: IncomingRequest) -> None:
+        """Fill in what the first requests tell about the session (the HTTP peer, an SSE session id)."""
+        if self.ended or not self.span.is_recording():
+            return
+        if not self._client_known and request.client_address:
+            self._client_known = True
+            self.span.set_attribute(semconv.CLIENT_ADDRESS, request.client_address)
+            if request.client_port is not None:
+                self.span.set_attribute(semconv.CLIENT_PORT, request.client_port)
+        if self.session_id is None and request.session_id:
+            self.session_id = self._telemetry.clip(request.session_id)
+            self.span.set_attribute(semconv.MCP_SESSION_ID, self.session_id)
+
+    @guarded
+    def on_initialized(self, protocol_version: str | None) -> None:
+        if protocol_version:
+            self.protocol_version = str(protocol_version)
+            if self.span.is_recording():
+                self.span.set_attribute(semconv.MCP_PROTOCOL_VERSION, self.protocol_version)
+
+    def on_request_finished(self, error: ErrorInfo | None) -> None:
+        self.requests += 1
+        if error is not None:
+            self.errors += 1
+
+    @guarded
+    def end(self, exc: BaseException | None = None) -> None:
+        """The session is over: ``closed`` (client left, DELETE), ``terminated`` (the server expired it),
+        ``cancelled`` (server shutdown) or ``error``."""
+        if self.ended:
+            return
+        self.ended = True
+        if not self.expired and self.expired_probe is not None:
+            try:
+                self.expired = bool(self.expired_probe())
+            except Exception:
+                report_internal_error("ServerSessionRecord.expired_probe")
+        error: ErrorInfo | None = None
+        if self.expired:
+            reason = semconv.END_TERMINATED
+        elif exc is not None and is_cancellation(exc):
+            reason = semconv.END_CANCELLED
+        elif exc is not None:
+            error = from_exception(exc)
+            reason = semconv.END_ERROR
+        else:
+            reason = semconv.END_CLOSED
+        span = self.span
+        if span.is_recording():
+            span.set_attributes(
+                {
+                    semconv.SESSION_REQUESTS: self.requests,
+                    semconv.SESSION_ERRORS: self.errors,
+                    semconv.SESSION_END_REASON: reason,
+                }
+            )
+            if error is not None:
+                span.set_attribute(semconv.ERROR_TYPE, error.error_type)
+                message = self._telemetry.clip(error.message) if error.message else None
+                span.set_status(Status(StatusCode.ERROR, message))
+        span.end()
+        metric_attributes: dict[str, AttributeValue] = {}
+        for key, value in (
+            (semconv.NETWORK_TRANSPORT, self.info.network_transport),
+            (semconv.NETWORK_PROTOCOL_NAME, self.info.network_protocol_name),
+            (semconv.MCP_PROTOCOL_VERSION, self.protocol_version),
+            (semconv.ERROR_TYPE, error.error_type if error is not None else None),
+        ):
+            if value is not None:
+                metric_attributes[key] = value
+        self._telemetry.server_session_duration.record(
+            time.perf_counter() - self._start, pick(metric_attributes, semconv.SESSION_METRIC_KEYS)
+        )
+        self._telemetry.server_sessions_active.add(-1, self._active_attributes)
+
+
+class ServerCall:
+    """The SERVER span of one incoming request plus its outcome; finished exactly once."""
+
+    __slots__ = ("_telemetry", "method", "op", "session", "tool_name")
+
+    def __init__(
+        self, telemetry: Telemetry, op: Operation, method: str, session: ServerSessionRecord | None
+    ) -> None:
+        self._telemetry = telemetry
+        self.op = op
+        self.method = method
+        self.session = session
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.op._finished)
+
+    def activate(self) -> Any:
+        """Make the SERVER span current while the handler runs (handler spans nest under it)."""
+        return self.op.activate()
+
+    @guarded
+    def succeeded(
+        self,
+        *,
+        is_error: bool = False,
+        payload: Callable[[], Any] | None = None,
+        protocol_version: str | None = None,
+    ) -> None:
+        """The request was answered with a result.
+
+        ``payload`` returns the result in its wire form (a dict with camelCase keys), computed only when
+        a result-error detector or content capture needs it.
+        """
+        if self.finished:
+            return
+        if protocol_version:
+            self.op.set_attribute(semconv.MCP_PROTOCOL_VERSION, str(protocol_version), metric=True)
+            if self.session is not None and self.method == "initialize":
+                self.session.on_initialized(protocol_version)
+        error: ErrorInfo | None = None
+        if self.method == "tools/call":
+            config = self._telemetry.config
+            detector = _resolve_detector(config.result_error_detector)
+            wire: Any = None
+            if payload is not None and (detector is not None or config.capture_content):
+                wire = _safe_payload(payload)
+            if config.capture_content and isinstance(wire, Mapping) and self.op.span.is_recording():
+                content = wire.get("structuredContent", wire.get("content"))
+                self.op.span.set_attribute(
+                    semconv.GEN_AI_TOOL_CALL_RESULT, self._telemetry.clip(_to_json(content))
+                )
+            if is_error:
+                error = ErrorInfo(semconv.ERROR_TOOL)
+            elif detector is not None and isinstance(wire, Mapping):
+                found = _run_detector(detector, wire)
+                if found:
+                    error = ErrorInfo(semconv.ERROR_TOOL, message=found if isinstance(found, str) else None)
+        self._finish(error)
+
+    @guarded
+    def error_reply(self, code: int, message: str | None) -> None:
+        """The request was answered with a JSON-RPC error."""
+        if not self.finished:
+            self._finish(from_code(code, message))
+
+    @guarded
+    def cancelled(self) -> None:
+        """No response went out: the client cancelled the request, or the connection went away."""
+        if not self.finished:
+            self._finish(ErrorInfo(semconv.ERROR_CANCELLED, message="request cancelled"))
+
+    @guarded
+    def failed(self, exc: BaseException) -> None:
+        """The handler raised: the JSON-RPC code it maps to, else the exception's class name."""
+        if not self.finished:
+            self._finish(server_error(exc))
+
+    def _finish(self, error: ErrorInfo | None) -> None:
+        # Caller errors (and a caller's cancellation) are recorded in error.type, without ERROR status.
+        caller_error = error is not None and (
+            error.code in semconv.CALLER_ERROR_CODES or error.error_type == semconv.ERROR_CANCELLED
+        )
+        self.op.finish(error, record_status=not caller_error)
+        if self.session is not None:
+            self.session.on_request_finished(error)
+
+
+def server_error(exc: BaseException) -> ErrorInfo:
+    """``error.type`` for an exception out of a server handler (both SDK lines)."""
+    found = rpc_error(exc)
+    if found is not None:
+        return from_code(*found)
+    if type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic"):
+        # The wire reply is INVALID_PARAMS with a fixed message (pydantic's text holds client input).
+        return from_code(_INVALID_PARAMS, "Invalid request parameters")
+    return from_exception(exc)
+
+
+def start_server_call(
+    telemetry: Telemetry, request: IncomingRequest, session: ServerSessionRecord | None
+) -> ServerCall | None:
+    """Start the SERVER span of an incoming request; None when the method is excluded or on error."""
+    try:
+        info = request.info
+        if info.method in telemetry.config.excluded_methods:
+            return None
+        if session is not None:
+            session.on_request(request)
+        attributes = request_attributes(telemetry, info)
+        session_id = request.session_id or (session.session_id if session is not None else None)
+        protocol_version = request.protocol_version or (session.protocol_version if session else None)
+        transport = request.transport or (session.info.transport if session is not None else None)
+        endpoint = ServerSessionInfo(transport=transport)
+        for key, value in (
+            (semconv.MCP_SESSION_ID, telemetry.clip(session_id) if session_id else None),
+            (semconv.MCP_PROTOCOL_VERSION, protocol_version),
+            (semconv.NETWORK_TRANSPORT, endpoint.network_transport),
+            (semconv.NETWORK_PROTOCOL_NAME, endpoint.network_protocol_name),
+            (semconv.CLIENT_ADDRESS, request.client_address),
+            (semconv.CLIENT_PORT, request.client_port),
+        ):
+            if value is not None:
+                attributes[key] = value
+        remote = extract_context(request.meta)
+        ambient = _span_context(request.ambient)
+        links: list[Link] = []
+        if remote is not None:
+            parent: otel_context.Context | None = remote
+            remote_span = trace.get_current_span(remote).get_span_context()
+            if ambient is not None and (ambient.trace_id, ambient.span_id) != (
+                remote_span.trace_id,
+                remote_span.span_id,
+            ):
+                links.append(Link(ambient))
+        elif ambient is not None:
+            parent = trace.set_span_in_context(NonRecordingSpan(ambient))
+        else:
+            parent = None
+        if session is not None and session.span_context.is_valid:
+            links.append(Link(session.span_context))
+        span = telemetry.tracer.start_span(
+            semconv.span_name(info.method, info.target),
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            links=links or None,
+        )
+        if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
+            span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(_to_json(info.arguments)))
+        op = Operation(telemetry, span, attributes, telemetry.server_operation_duration, None)
+        return ServerCall(telemetry, op, info.method, session)
+    except Exception:
+        report_internal_error("start_server_call")
+        return None
+
+
+# --- result-error detection -----------------------------------------------------------------------
+ResultErrorDetector = Callable[[Mapping[str, Any]], Any]
+
+_MAX_TEXT_TO_PARSE = 65536
+
+
+def detect_result_error(result: Mapping[str, Any]) -> bool | str:
+    """The default detector: a tool result shaped ``{"success": false, "error": ...}``.
+
+    ``result`` is the ``tools/call`` result in its wire form. The payload is looked for in
+    ``structuredContent`` (also under FastMCP's ``{"result": ...}`` wrapper), else in a text content
+    block holding a JSON object. Returns the error message when there is one, True without one.
+    """
+    for candidate in _payload_candidates(result):
+        if candidate.get("success") is False:
+            message = candidate.get("error")
+            if isinstance(message, Mapping):
+                message = message.get("message")
+            return str(message) if message else True
+    return False
+
+
+def _payload_candidates(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    structured = result.get("structuredContent")
+    if isinstance(structured, Mapping):
+        inner = structured.get("result")
+        return [structured, inner] if isinstance(inner, Mapping) else [structured]
+    out: list[Mapping[str, Any]] = []
+    content = result.get("content")
+    if isinstance(content, list):
+        for block in content[:4]:
+            text = block.get("text") if isinstance(block, Mapping) else None
+            if isinstance(text, str) and text[:1] == "{" and len(text) <= _MAX_TEXT_TO_PARSE:
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(value, Mapping):
+                    out.append(value)
+    return out
+
+
+def _resolve_detector(option: Any) -> ResultErrorDetector | None:
+    if option is None or option is False:
+        return None
+    if callable(option):
+        return option  # type: ignore[no-any-return]
+    return detect_result_error if option else None
+
+
+def _run_detector(detector: ResultErrorDetector, wire: Mapping[str, Any]) -> Any:
+    try:
+        return detector(wire)
+    except Exception:  # a user's detector must not break the request or our bookkeeping
+        report_internal_error("result_error_detector")
+        return None
+
+
+def _safe_payload(payload: Callable[[], Any]) -> Any:
+    try:
+        return payload()
+    except Exception:
+        report_internal_error("server result payload")
+        return None
+
+
+def _to_json(value: Any) -> str:
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except Exception:
+        return repr(value)
