@@ -16,11 +16,13 @@ instrumentation machinery.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from mcp_otel.version import __version__
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the start-up hook's path)
 if TYPE_CHECKING:
+    from typing import Any
+
     from mcp_otel.autoload import configure
     from mcp_otel.helpers import trace_session
     from mcp_otel.instrumentor import McpInstrumentor

@@ -31,14 +31,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
-from mcp_otel import semconv
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: this module is on the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
-ENV_AUTO_INSTRUMENT = semconv.ENV_AUTO_INSTRUMENT
-ENV_DISABLED = semconv.ENV_DISABLED_INSTRUMENTATIONS
-ENTRY_POINT_NAME = semconv.SCOPE_NAME  # the entry point's name is the scope name: mcp_otel
+# The same names as semconv.ENV_AUTO_INSTRUMENT, semconv.ENV_DISABLED_INSTRUMENTATIONS and
+# semconv.SCOPE_NAME (checked by the tests), spelled out because semconv imports typing (milliseconds that
+# every interpreter of the environment would pay while the variable is set).
+ENV_AUTO_INSTRUMENT = "MCP_OTEL_AUTO_INSTRUMENT"
+ENV_DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+ENTRY_POINT_NAME = "mcp_otel"  # the entry point's name, which is also the instrumentation scope name
 TREE_EXPORTER_NAME = "mcp_otel_tree"
 
 _TRUE = ("1", "true", "yes", "on")

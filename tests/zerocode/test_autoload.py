@@ -215,3 +215,11 @@ def test_default_service_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "agent")
     assert autoload.default_resource_attributes() == {}
+
+
+def test_names_match_semconv() -> None:
+    from mcp_otel import semconv
+
+    assert autoload.ENV_AUTO_INSTRUMENT == semconv.ENV_AUTO_INSTRUMENT
+    assert autoload.ENV_DISABLED == semconv.ENV_DISABLED_INSTRUMENTATIONS
+    assert autoload.ENTRY_POINT_NAME == semconv.SCOPE_NAME
