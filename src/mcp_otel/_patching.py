@@ -86,8 +86,16 @@ class Patcher:
             wrapt.register_post_import_hook(_dispatch_import, module_name)
 
     def _patch_site(self, module: Any, name: str, original: Any, proxy: Any) -> None:
-        if getattr(module, name, None) is original:
+        current = getattr(module, name, None)
+        if current is original:
             self.replace(module, name, proxy)
+        elif current is proxy:
+            # Imported after instrument(): its `from x import name` bound our proxy. Unwrap restores the original.
+            self._applied.append((module, name, original, proxy))
+        elif isinstance(current, wrapt.FunctionWrapper) and current.__wrapped__ is original:
+            # An earlier instrument() left its (now inert) proxy here the same way: replace it.
+            self._applied.append((module, name, original, proxy))
+            setattr(module, name, proxy)
 
     def _gate(self, wrapper: Wrapper) -> Wrapper:
         def gated(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
