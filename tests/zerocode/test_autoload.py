@@ -127,7 +127,8 @@ def test_application_providers_and_explicit_instrument_win() -> None:
 def test_embedded_default_prints_the_tree_on_stderr_only() -> None:
     stdout, stderr = _run(
         """
-        import mcp
+        from mcp_otel import autoload
+        autoload.ensure_sdk()  # what the first span after `import mcp` does (the examples' tests do it all)
         from opentelemetry import trace
         tracer = trace.get_tracer("probe")
         with tracer.start_as_current_span("outer"):
@@ -141,7 +142,8 @@ def test_embedded_default_prints_the_tree_on_stderr_only() -> None:
 def test_console_exporter_writes_to_stderr_not_stdout() -> None:
     stdout, stderr = _run(
         """
-        import mcp
+        from mcp_otel import autoload
+        autoload.ensure_sdk()
         from opentelemetry import trace
         trace.get_tracer("probe").start_span("console-span").end()
         """,

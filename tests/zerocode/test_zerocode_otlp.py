@@ -18,7 +18,7 @@ import pytest
 
 from support.env import HAS_FASTMCP, MCP_MAJOR, skip_or_fail
 from support.otlp import OtlpReceiver, SpanRecord
-from support.servers import RunningServer, free_port, server_args, start_http_servers
+from support.servers import RunningServer, free_port, make_http_server, server_args
 from support.zerocode import (
     ZEROCODE_APPS,
     has_distro,
@@ -53,25 +53,27 @@ class Servers:
 @pytest.fixture(scope="module")
 def servers() -> Iterator[Servers]:
     with OtlpReceiver() as receiver:
-        specs = [{"flavour": FLAVOUR, "env": zerocode_env(receiver, "zc-server", protocol="grpc")}]
-        started = start_http_servers(specs)
+        auto = make_http_server(FLAVOUR, env=zerocode_env(receiver, "zc-server", protocol="grpc"))
         otel = None
+        if has_distro() and otel_instrument():
+            port = free_port()
+            otel = RunningServer(
+                flavour=FLAVOUR,
+                transport="streamable-http",
+                port=port,
+                argv=[otel_instrument(), sys.executable, *server_args(FLAVOUR, "streamable-http", port=port)],
+                env=zerocode_env(receiver, "zc-server-oi", protocol="http", auto=False),
+            )
+        servers = [s for s in (auto, otel) if s is not None]
         try:
-            if has_distro() and otel_instrument():
-                port = free_port()
-                args = server_args(FLAVOUR, "streamable-http", port=port)
-                otel = RunningServer(
-                    flavour=FLAVOUR,
-                    transport="streamable-http",
-                    port=port,
-                    argv=[otel_instrument(), sys.executable, *args],
-                    env=zerocode_env(receiver, "zc-server-oi", protocol="http", auto=False),
-                ).start()
-            yield Servers(receiver, started[0], otel)
+            for server in servers:  # boot in parallel
+                server.launch()
+            for server in servers:
+                server.wait_ready()
+            yield Servers(receiver, auto, otel)
         finally:
-            for server in [*started, otel]:
-                if server is not None:
-                    server.close()
+            for server in servers:
+                server.close()
 
 
 def _client_trace(receiver: OtlpReceiver, service: str) -> tuple[str, dict[str, SpanRecord]]:
