@@ -233,6 +233,18 @@ async def test_result_error_detector(flavour: str, option: str, monkeypatch: pyt
     )
 
 
+async def test_excluded_methods_get_no_span_of_any_scope(flavour: str) -> None:
+    with captured(excluded_methods=["tools/list", "prompts/get"]) as cap:
+        async with connect(build(flavour)) as s:
+            await s.call_tool("add", {"a": 1, "b": 2})  # the client lists tools after a first call
+            await s.get_prompt("greet", {"name": "x"})
+    assert _of_kind(cap, SpanKind.SERVER, "tools/list") == []
+    assert _of_kind(cap, SpanKind.SERVER, "prompts/get greet") == []
+    methods = {p.attributes.get("mcp.method.name") for p in cap.metrics()["mcp.server.operation.duration"]}
+    assert "tools/call" in methods and not {"tools/list", "prompts/get"} & methods
+    _one(cap, SpanKind.SERVER, "tools/call add")
+
+
 async def test_handler_spans_nest_under_the_server_span(flavour: str, mode: str) -> None:
     HANDLER_SEEN.clear()
     with captured() as cap:

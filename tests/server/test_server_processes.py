@@ -67,6 +67,7 @@ def servers(receiver: OtlpReceiver) -> Iterator[dict[str, RunningServer]]:
         name = _variant_id((flavour, mode))
         specs[name] = {"flavour": flavour, "env": _server_env(receiver, f"server-{name}", mode)}
     specs["stateless"] = {"flavour": "sdk", "stateless": True, "env": _server_env(receiver, "server-stateless")}
+    specs["sse"] = {"flavour": "sdk", "transport": "sse", "env": _server_env(receiver, "server-sse")}
     if supports_idle_timeout("sdk"):
         specs["idle"] = {
             "flavour": "sdk",
@@ -209,6 +210,20 @@ async def test_stdio_one_trace_and_server_session(receiver: OtlpReceiver, varian
     assert session.attributes["mcp_otel.session.requests"] >= 4
     for span in spans.values():
         assert (session.trace_id, session.span_id) in span.links
+
+
+async def test_sse_one_trace_and_server_session(receiver: OtlpReceiver, servers: dict[str, RunningServer]) -> None:
+    with client(receiver) as cap:
+        async with open_connection("sse", servers["sse"].url) as conn:
+            await _calls(conn)
+            session_id = (await conn.session.call_tool("whoami", {})).content[0].text
+    spans = _assert_one_trace(receiver, _client_trace(cap), ("initialize", "tools/call add", "tools/call fail_tool"))
+    assert spans["tools/call add"].attributes["mcp.session.id"] == session_id
+    assert spans["tools/call add"].attributes["network.transport"] == "tcp"
+    session = receiver.wait_for(lambda: _server_session(receiver, "server-sse", session_id), timeout=15)
+    assert session.attributes["mcp_otel.transport"] == "sse"
+    assert session.attributes["mcp_otel.session.end_reason"] == "closed"
+    assert (session.trace_id, session.span_id) in spans["tools/call add"].links
 
 
 async def test_stateless_http_has_no_server_session(receiver: OtlpReceiver, servers: dict[str, RunningServer]) -> None:
