@@ -389,8 +389,8 @@ def configure(**instrument_kwargs: Any) -> None:
 
     The SDK is configured from the standard ``OTEL_*`` variables (with the defaults described in this
     module) unless a tracer provider is already set; then
-    ``McpInstrumentor().instrument(**instrument_kwargs)`` runs unless MCP is already instrumented.
-    Never raises.
+    ``McpInstrumentor().instrument(**instrument_kwargs)`` runs, unless the application instrumented MCP
+    itself already (options replace what the ``MCP_OTEL_AUTO_INSTRUMENT`` hook applied). Never raises.
     """
     try:
         if disabled():
@@ -399,7 +399,8 @@ def configure(**instrument_kwargs: Any) -> None:
         from mcp_otel.instrumentor import McpInstrumentor
 
         instrumentor = McpInstrumentor()
-        if not instrumentor.is_instrumented_by_opentelemetry:
+        # Options replace what the start-up hook applied; an application's own instrument() call stays.
+        if not instrumentor.is_instrumented_by_opentelemetry or instrumentor.by_autoload:
             instrumentor.instrument(**instrument_kwargs)
     except Exception:
         _logger().warning("mcp-otel: configure() failed; the application is not affected", exc_info=True)

@@ -225,3 +225,22 @@ def test_names_match_semconv() -> None:
     assert autoload.ENV_AUTO_INSTRUMENT == semconv.ENV_AUTO_INSTRUMENT
     assert autoload.ENV_DISABLED == semconv.ENV_DISABLED_INSTRUMENTATIONS
     assert autoload.ENTRY_POINT_NAME == semconv.SCOPE_NAME
+
+
+def test_configure_from_code() -> None:
+    """``mcp_otel.configure()``: the same set-up as the variable, for one line of code."""
+    stdout, stderr = _run(
+        """
+        import mcp_otel
+        mcp_otel.configure(excluded_methods=["ping"])
+        from opentelemetry import trace
+        from mcp_otel import McpInstrumentor
+        inst = McpInstrumentor()
+        assert inst.is_instrumented_by_opentelemetry and not inst.by_autoload
+        assert inst._telemetry.config.excluded_methods == frozenset({"ping"})
+        trace.get_tracer("probe").start_span("configured").end()
+        """,
+        MCP_OTEL_AUTO_INSTRUMENT=None,
+    )
+    assert stdout == ""
+    assert "configured [INTERNAL]" in stderr, stderr
