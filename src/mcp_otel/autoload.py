@@ -129,19 +129,24 @@ class _PostImportFinder:
         self._name = name
         self._hook = hook
         self._fired = False
+        self._searching = False
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         # Not removed here: importlib.util.find_spec("mcp") (fastmcp does that) finds without importing.
-        if fullname != self._name or self._fired:
+        if fullname != self._name or self._fired or self._searching:
             return None
         spec = None
-        for finder in list(sys.meta_path):
-            find = getattr(finder, "find_spec", None)
-            if find is None or finder is self:
-                continue
-            spec = find(fullname, path, target)
-            if spec is not None:
-                break
+        self._searching = True  # a finder below us may ask the whole meta path again
+        try:
+            for finder in list(sys.meta_path):
+                find = getattr(finder, "find_spec", None)
+                if find is None or finder is self:
+                    continue
+                spec = find(fullname, path, target)
+                if spec is not None:
+                    break
+        finally:
+            self._searching = False
         loader = getattr(spec, "loader", None)
         original = getattr(loader, "exec_module", None)
         if original is None:
@@ -155,7 +160,7 @@ class _PostImportFinder:
                     del loader.exec_module  # back to the loader class's own method
                 except AttributeError:
                     pass
-            if not self._fired:
+            if not self._fired and getattr(module, "__name__", None) == self._name:
                 self._fired = True
                 self._remove()
                 _run_hook(self._hook, module)
