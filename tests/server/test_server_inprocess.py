@@ -201,6 +201,29 @@ async def test_jsonrpc_errors_and_caller_errors() -> None:
     assert {"-32602", "-32002", "-32099"} <= codes
 
 
+async def test_request_before_initialize_is_a_caller_error() -> None:
+    """mcp 1.x refuses it in the receive loop, outside the request handler; 2.x in the runner (-32602)."""
+    import anyio
+    from mcp import ClientSession
+    from mcp.shared.memory import create_client_server_memory_streams
+
+    server = build("lowlevel")
+    with captured() as cap:
+        async with (
+            create_client_server_memory_streams() as (client_streams, server_streams),
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(lambda: server.run(*server_streams, server.create_initialization_options()))
+            async with ClientSession(*client_streams) as session:
+                with pytest.raises(mcp_error_types()):
+                    await session.list_tools()  # no initialize first
+            tg.cancel_scope.cancel()
+    span = _one(cap, SpanKind.SERVER, "tools/list")
+    assert _attrs(span)["error.type"] == "-32602"
+    assert span.status.status_code == StatusCode.UNSET
+    assert span.parent.span_id == _one(cap, SpanKind.CLIENT, "tools/list").context.span_id
+
+
 @pytest.mark.parametrize("option", ["off", "kwarg", "env", "callable", "raising"])
 async def test_result_error_detector(flavour: str, option: str, monkeypatch: pytest.MonkeyPatch) -> None:
     kwargs: dict[str, Any] = {}

@@ -66,7 +66,11 @@ def servers(receiver: OtlpReceiver) -> Iterator[dict[str, RunningServer]]:
     for flavour, mode in VARIANTS:
         name = _variant_id((flavour, mode))
         specs[name] = {"flavour": flavour, "env": _server_env(receiver, f"server-{name}", mode)}
-    specs["stateless"] = {"flavour": "sdk", "stateless": True, "env": _server_env(receiver, "server-stateless")}
+    specs["stateless"] = {
+        "flavour": "sdk",
+        "stateless": True,
+        "env": _server_env(receiver, "server-stateless"),
+    }
     specs["sse"] = {"flavour": "sdk", "transport": "sse", "env": _server_env(receiver, "server-sse")}
     if supports_idle_timeout("sdk"):
         specs["idle"] = {
@@ -107,7 +111,9 @@ def _assert_one_trace(receiver: OtlpReceiver, trace_id: str, names: tuple[str, .
     clients = _requests_of(receiver, trace_id, "CLIENT")  # exported synchronously: complete by now
     assert set(names) <= set(clients), sorted(clients)
     servers = receiver.wait_for(
-        lambda: (found := _requests_of(receiver, trace_id, "SERVER")) and set(clients) <= set(found) and found,
+        lambda: (
+            (found := _requests_of(receiver, trace_id, "SERVER")) and set(clients) <= set(found) and found
+        ),
         timeout=15,
     )
     time.sleep(0.3)  # a duplicate would arrive in the same batch; give a straggler batch the chance to show
@@ -174,7 +180,11 @@ def _server_session(receiver: OtlpReceiver, service: str, session_id: str | None
 def _assert_server_metrics(receiver: OtlpReceiver, service: str) -> None:
     def ready() -> dict[str, Any] | None:
         latest = {}
-        for name in ("mcp.server.operation.duration", "mcp.server.session.duration", "mcp_otel.server.sessions.active"):
+        for name in (
+            "mcp.server.operation.duration",
+            "mcp.server.session.duration",
+            "mcp_otel.server.sessions.active",
+        ):
             records = [m for m in receiver.metrics(name) if m.resource.get("service.name") == service]
             if not records:
                 return None
@@ -182,7 +192,9 @@ def _assert_server_metrics(receiver: OtlpReceiver, service: str) -> None:
         return latest if latest["mcp.server.session.duration"].points else None
 
     latest = receiver.wait_for(ready, timeout=10)
-    calls = [p for p in latest["mcp.server.operation.duration"].points if p.attributes.get("gen_ai.tool.name")]
+    calls = [
+        p for p in latest["mcp.server.operation.duration"].points if p.attributes.get("gen_ai.tool.name")
+    ]
     assert {p.attributes["gen_ai.tool.name"] for p in calls} >= {"add", "fail_tool"}
     assert all("mcp.session.id" not in p.attributes and "client.address" not in p.attributes for p in calls)
     assert latest["mcp.server.operation.duration"].unit == "s"
@@ -191,7 +203,9 @@ def _assert_server_metrics(receiver: OtlpReceiver, service: str) -> None:
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
-async def test_stdio_one_trace_and_server_session(receiver: OtlpReceiver, variant: tuple[str, str | None]) -> None:
+async def test_stdio_one_trace_and_server_session(
+    receiver: OtlpReceiver, variant: tuple[str, str | None]
+) -> None:
     flavour, mode = variant
     service = f"stdio-{_variant_id(variant)}"
     params = stdio_server_params(flavour, instrument=True, env=_server_env(receiver, service, mode))
@@ -212,12 +226,16 @@ async def test_stdio_one_trace_and_server_session(receiver: OtlpReceiver, varian
         assert (session.trace_id, session.span_id) in span.links
 
 
-async def test_sse_one_trace_and_server_session(receiver: OtlpReceiver, servers: dict[str, RunningServer]) -> None:
+async def test_sse_one_trace_and_server_session(
+    receiver: OtlpReceiver, servers: dict[str, RunningServer]
+) -> None:
     with client(receiver) as cap:
         async with open_connection("sse", servers["sse"].url) as conn:
             await _calls(conn)
             session_id = (await conn.session.call_tool("whoami", {})).content[0].text
-    spans = _assert_one_trace(receiver, _client_trace(cap), ("initialize", "tools/call add", "tools/call fail_tool"))
+    spans = _assert_one_trace(
+        receiver, _client_trace(cap), ("initialize", "tools/call add", "tools/call fail_tool")
+    )
     assert spans["tools/call add"].attributes["mcp.session.id"] == session_id
     assert spans["tools/call add"].attributes["network.transport"] == "tcp"
     session = receiver.wait_for(lambda: _server_session(receiver, "server-sse", session_id), timeout=15)
@@ -226,7 +244,9 @@ async def test_sse_one_trace_and_server_session(receiver: OtlpReceiver, servers:
     assert (session.trace_id, session.span_id) in spans["tools/call add"].links
 
 
-async def test_stateless_http_has_no_server_session(receiver: OtlpReceiver, servers: dict[str, RunningServer]) -> None:
+async def test_stateless_http_has_no_server_session(
+    receiver: OtlpReceiver, servers: dict[str, RunningServer]
+) -> None:
     with client(receiver) as cap:
         async with open_connection("streamable-http", servers["stateless"].url) as conn:
             await conn.session.call_tool("add", {"a": 1, "b": 2})
@@ -238,7 +258,9 @@ async def test_stateless_http_has_no_server_session(receiver: OtlpReceiver, serv
 
 
 @pytest.mark.skipif(not supports_idle_timeout("sdk"), reason="this mcp has no session idle timeout")
-async def test_idle_expiry_ends_the_server_session(receiver: OtlpReceiver, servers: dict[str, RunningServer]) -> None:
+async def test_idle_expiry_ends_the_server_session(
+    receiver: OtlpReceiver, servers: dict[str, RunningServer]
+) -> None:
     with client(receiver):
         async with open_connection("streamable-http", servers["idle"].url) as conn:
             session_id = (await conn.session.call_tool("whoami", {})).content[0].text
