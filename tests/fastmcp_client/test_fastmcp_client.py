@@ -68,7 +68,9 @@ def _assert_client_tree(cap: Capture, mode: str, calls: tuple[str, ...]) -> Any:
     children = {s.name for s in _children(cap, session)}
     assert {"mcp.connect", HANDSHAKE[mode], "mcp.cleanup", *calls} <= children, sorted(children)
     clients = cap.client_spans()
-    assert {s.instrumentation_scope.name for s in clients} == {"mcp_otel"}, "FastMCP's CLIENT spans are replaced"
+    assert {s.instrumentation_scope.name for s in clients} == {"mcp_otel"}, (
+        "FastMCP's CLIENT spans are replaced"
+    )
     for span in clients:
         assert span.parent is not None and span.parent.span_id == session.context.span_id, span.name
     for name in calls:
@@ -113,7 +115,9 @@ async def test_stdio_session_lasts_as_long_as_the_subprocess(keep_alive: bool) -
 
     mode = MODES[0]  # the default; both eras are covered in memory and over HTTP
     params = stdio_server_params("fastmcp")
-    transport = StdioTransport(command=params.command, args=params.args, env=params.env, keep_alive=keep_alive)
+    transport = StdioTransport(
+        command=params.command, args=params.args, env=params.env, keep_alive=keep_alive
+    )
     client = _client(transport, mode)
     with captured() as cap:
         async with client:
@@ -163,13 +167,19 @@ async def test_streamable_http_one_trace_across_processes(
     clients = receiver.spans(kind="CLIENT", trace_id=trace_id)
     assert {s.scope for s in clients} == {"mcp_otel"}
     servers = receiver.wait_for(
-        lambda: (found := receiver.spans(kind="SERVER", trace_id=trace_id)) and len(found) >= len(clients) and found,
+        lambda: (
+            (found := receiver.spans(kind="SERVER", trace_id=trace_id))
+            and len(found) >= len(clients)
+            and found
+        ),
         timeout=15,
     )
     time.sleep(0.3)  # a duplicate would come in the same or the next batch
     servers = receiver.spans(kind="SERVER", trace_id=trace_id)
     assert sorted(s.name for s in servers) == sorted(s.name for s in clients)
-    assert {s.scope for s in servers} == {"mcp_otel"} and {s.service_name for s in servers} == {"fastmcp-server"}
+    assert {s.scope for s in servers} == {"mcp_otel"} and {s.service_name for s in servers} == {
+        "fastmcp-server"
+    }
     client_ids = {s.name: s.span_id for s in clients}
     for server in servers:
         assert server.parent_span_id == client_ids[server.name], server.name
