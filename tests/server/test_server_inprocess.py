@@ -8,6 +8,7 @@ capture, so "exactly one SERVER span per request" counts every scope, not only o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -254,6 +255,19 @@ async def test_result_error_detector(flavour: str, option: str, monkeypatch: pyt
         p.attributes.get("gen_ai.tool.name") == "soft_fail" and p.attributes.get("error.type") == "tool_error"
         for p in points
     )
+
+
+async def test_content_capture_is_opt_in(flavour: str) -> None:
+    for capture in (False, True):
+        with captured(capture_content=capture) as cap:
+            async with connect(build(flavour)) as s:
+                await s.call_tool("add", {"a": 20, "b": 22})
+        attributes = _attrs(_one(cap, SpanKind.SERVER, "tools/call add"))
+        if not capture:
+            assert not {"gen_ai.tool.call.arguments", "gen_ai.tool.call.result"} & set(attributes)
+            continue
+        assert json.loads(attributes["gen_ai.tool.call.arguments"]) == {"a": 20, "b": 22}
+        assert "42" in attributes["gen_ai.tool.call.result"]
 
 
 async def test_excluded_methods_get_no_span_of_any_scope(flavour: str) -> None:
