@@ -95,6 +95,8 @@ def _assert_served(stack: Stack, trace_id: str, call: SpanRecord, server: str = 
     )
     assert len(served) == 1
     assert served[0].parent_span_id == call.span_id
+    if OWN_SERVER_SPANS:
+        assert served[0].scope == "mcp_otel"
 
 
 def test_client_session(stack: Stack) -> None:

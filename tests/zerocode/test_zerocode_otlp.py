@@ -111,6 +111,9 @@ def _assert_server_joined(
     )
     assert len(server_calls) == 1, [(s.name, s.scope) for s in server_calls]
     assert server_calls[0].parent_span_id == client_call.span_id
+    if own_server_spans():  # mcp-otel's own SERVER span (native ones are replaced, not duplicated)
+        assert server_calls[0].scope == "mcp_otel"
+        assert server_calls[0].attributes["mcp.method.name"] == "tools/call"
     assert server_calls[0].resource["service.name"] == server_service
 
 
