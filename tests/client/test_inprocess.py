@@ -316,3 +316,11 @@ async def test_capture_content_is_opt_in(mode: str) -> None:
         async with open_session(build_server(), mode=mode) as s:
             await s.call_tool("add", {"a": 1, "b": 2})
     assert _attrs(cap.one("tools/call add"))["gen_ai.tool.call.arguments"] == '{"a": 1, "b": 2}'
+
+
+async def test_suppressed_session_records_nothing(mode: str) -> None:
+    with instrumented() as cap:
+        with suppress_instrumentation():
+            async with open_session(build_server(), mode=mode) as s:
+                await s.call_tool("add", {"a": 1, "b": 2})
+    assert cap.named("mcp.session") == [] and cap.named("tools/call add") == []

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import wrapt
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from mcp_otel import semconv
 from mcp_otel._weak import IdentityWeakMap
@@ -177,6 +178,9 @@ async def enter_layer(
 ) -> tuple[Any, SessionLayer]:
     """Run ``enter`` as a session layer; with ``connect`` it is the transport set-up (``mcp.connect``)."""
     layer = SessionLayer(hub)
+    if existing is None and OPENING.get() is None and not is_instrumentation_enabled():
+        # suppress_instrumentation(): no session record (an inert layer passes exit straight through)
+        return await enter(), layer
     token = layer.open(endpoint, existing)
     record = layer.record
     # Streams created while the layer opens, and by the tasks it spawns, belong to the session.
