@@ -186,3 +186,13 @@ def test_embedded_default_prints_the_tree(stack: Stack) -> None:
     assert proc.stdout == ""
     assert "└── mcp.session [INTERNAL]" in proc.stderr
     assert "tools/call get_forecast [CLIENT]" in proc.stderr and "error.type=tool_error" in proc.stderr
+
+
+def test_retry_client(stack: Stack) -> None:
+    _run_example(stack, "retry_client.py", "127.0.0.1", str(stack.weather.port))
+    session, spans = _session(stack, "retry_client")
+    call = _client_call(spans, "tools/call get_weather", "retry_client")
+    assert call.parent_span_id == session.span_id
+    assert call.attributes["mcp_otel.retry.attempt"] == 1
+    assert call.attributes["mcp_otel.retry.max_attempts"] == 3
+    _assert_served(stack, session.trace_id, call)
