@@ -164,7 +164,7 @@ class Operation:
                 if error.status_code is not None:
                     self.span.set_attribute(semconv.RPC_RESPONSE_STATUS_CODE, error.status_code)
                 if record_status:
-                    message = self._telemetry.clip(error.message) if error.message else None
+                    message = self._telemetry.text(error.message) if error.message else None
                     self.span.set_status(Status(StatusCode.ERROR, message))
         if self._retry is not None:
             key_factory, attempt = self._retry
@@ -407,7 +407,7 @@ class ClientSessionRecord:
 
     def _mark_error(self, span: Span, error: ErrorInfo) -> None:
         span.set_attribute(semconv.ERROR_TYPE, error.error_type)
-        message = self._telemetry.clip(error.message) if error.message else None
+        message = self._telemetry.text(error.message) if error.message else None
         span.set_status(Status(StatusCode.ERROR, message))
 
 
@@ -423,7 +423,7 @@ def request_attributes(telemetry: Telemetry, info: RequestInfo) -> dict[str, Att
     if info.prompt_name is not None:
         attributes[semconv.GEN_AI_PROMPT_NAME] = telemetry.clip(info.prompt_name)
     if info.resource_uri is not None:
-        attributes[semconv.MCP_RESOURCE_URI] = telemetry.clip(info.resource_uri)
+        attributes[semconv.MCP_RESOURCE_URI] = telemetry.text(info.resource_uri)
     if info.timeout is not None:
         attributes[semconv.REQUEST_TIMEOUT] = float(info.timeout)
     return attributes

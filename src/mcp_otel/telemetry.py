@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -46,6 +47,23 @@ def guarded(func: F) -> F:
 def clip(value: str, limit: int) -> str:
     """Bound an attribute string so one odd value cannot blow up a span."""
     return value if len(value) <= limit else value[: max(limit - 3, 0)] + "..."
+
+
+# userinfo in URLs (scheme://user:pass@host) and secret-looking query values (?token=…&api_key=…)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_SECRET_QUERY = re.compile(
+    r"(?P<key>[?&;](?:[\w.-]*(?:token|key|secret|password|passwd|pwd|auth|signature|sig|credential|session)"
+    r"[\w.-]*)=)[^&#\s'\"]*",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """Scrub credentials from URLs inside ``text`` (error messages, resource URIs)."""
+    if "://" not in text and "=" not in text:
+        return text
+    text = _URL_USERINFO.sub(r"\g<scheme>REDACTED@", text)
+    return _SECRET_QUERY.sub(r"\g<key>REDACTED", text)
 
 
 def pick(attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]) -> dict[str, AttributeValue]:
@@ -123,3 +141,7 @@ class Telemetry:
     def clip(self, value: str) -> str:
         """Bound a string attribute to the configured length."""
         return clip(value, self.config.max_attribute_length)
+
+    def text(self, value: str) -> str:
+        """A free-form string for a span (status description, URI): credentials scrubbed, then bounded."""
+        return clip(redact(value), self.config.max_attribute_length)
