@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from support.capture import instrumented
-from support.inproc import build_server, open_session
 
 from mcp_otel.telemetry import redact
+from support.capture import instrumented
+from support.inproc import build_server, open_session
 
 pytestmark = pytest.mark.anyio
 
