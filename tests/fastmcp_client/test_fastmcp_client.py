@@ -185,6 +185,8 @@ async def test_streamable_http_one_trace_across_processes(
         assert server.parent_span_id == client_ids[server.name], server.name
     failed = next(s for s in servers if s.name == "tools/call fail_tool")
     assert failed.attributes["error.type"] == "tool_error"
+    assert failed.attributes["network.transport"] == "tcp"
+    assert failed.attributes["client.address"] == "127.0.0.1"
     if mode == "auto":
         assert "mcp.session.id" not in failed.attributes  # 2026-07-28 has no sessions
     else:
