@@ -1,4 +1,5 @@
 """An instrumented client exporting over OTLP (argv: endpoint, protocol) making 50 in-memory calls."""
+# ruff: noqa: E402 - the order is the point: providers, then instrument(), then import mcp
 
 import logging
 import sys
