@@ -40,10 +40,18 @@ from collector_helpers import (
     skip_or_fail,
 )
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("MCP_OTEL_TEST_ENV", "v1") != "v1",
-    reason="collector tests run once, in the v1 environment",
-)
+from support.env import MCP_MAJOR, MCP_VERSION_TUPLE
+
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("MCP_OTEL_TEST_ENV", "v1") != "v1",
+        reason="collector tests run once, in the v1 environment",
+    ),
+    # run by hand outside make test: the live app is an mcp 1.x (>= 1.20) FastMCP client
+    pytest.mark.skipif(
+        MCP_MAJOR != 1 or MCP_VERSION_TUPLE < (1, 20), reason="the live app needs mcp 1.x >= 1.20"
+    ),
+]
 
 APP = Path(__file__).resolve().parent / "mcp_metrics_app.py"
 JOB = "mcp-live-agent"
