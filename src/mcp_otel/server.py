@@ -26,7 +26,8 @@ from opentelemetry.util.types import AttributeValue
 from mcp_otel import semconv
 from mcp_otel.errors import ErrorInfo, from_code, from_exception, is_cancellation, rpc_error
 from mcp_otel.propagation import extract_context
-from mcp_otel.session import Operation, RequestInfo, request_attributes
+from mcp_otel.session import Operation, RequestInfo, record_leak_event, request_attributes
+from mcp_otel.streams import StreamLedger, TrackedStream
 from mcp_otel.telemetry import Telemetry, guarded, pick, report_internal_error
 
 _INVALID_PARAMS = -32602
@@ -88,6 +89,7 @@ class ServerSessionRecord:
         self.requests = 0
         self.errors = 0
         self.ended = False
+        self.stream_ledger = StreamLedger()
         self.expired = False
         # Asks the transport whether its idle timeout ended the session (streamable HTTP).
         self.expired_probe: Callable[[], bool] | None = None
@@ -167,6 +169,7 @@ class ServerSessionRecord:
             reason = semconv.END_ERROR
         else:
             reason = semconv.END_CLOSED
+        leaked = self.stream_ledger.finish(self) if self._telemetry.config.track_streams else None
         span = self.span
         if span.is_recording():
             span.set_attributes(
@@ -176,6 +179,8 @@ class ServerSessionRecord:
                     semconv.SESSION_END_REASON: reason,
                 }
             )
+            if leaked is not None:
+                span.set_attribute(semconv.SESSION_LEAKED_STREAMS, leaked)
             if error is not None:
                 span.set_attribute(semconv.ERROR_TYPE, error.error_type)
                 message = self._telemetry.clip(error.message) if error.message else None
@@ -194,6 +199,14 @@ class ServerSessionRecord:
             time.perf_counter() - self._start, pick(metric_attributes, semconv.SESSION_METRIC_KEYS)
         )
         self._telemetry.server_sessions_active.add(-1, self._active_attributes)
+
+    def on_stream_leaked(self, stream: TrackedStream) -> None:
+        """A stream created by this session's task leaked (open at its end, or collected unclosed)."""
+        try:
+            self.stream_ledger.leaked += 1
+            record_leak_event(self.span, stream)
+        except Exception:
+            report_internal_error("ServerSessionRecord.on_stream_leaked")
 
 
 class ServerCall:

@@ -355,30 +355,14 @@ class ClientSessionRecord:
         """Charge the streams still open after cleanup; None when stream tracking is off."""
         if not self._telemetry.config.track_streams:
             return None
-        ledger = self.stream_ledger
-        for tracked in ledger.still_open():
-            tracked.counted = True
-            self.on_stream_leaked(tracked)
-        ledger.closed = True
-        ledger.streams.clear()
-        return ledger.leaked
+        return self.stream_ledger.finish(self)
 
     def on_stream_leaked(self, stream: TrackedStream) -> None:
         """One stream of this session leaked (still open after cleanup, or collected unclosed)."""
         try:
             self.stream_ledger.leaked += 1
             self._telemetry.client_streams_leaked.add(1, self._active_attributes)
-            if stream.origin is not None and self.span.is_recording():
-                filename, line, function = stream.origin
-                self.span.add_event(
-                    semconv.EVENT_STREAM_LEAKED,
-                    {
-                        semconv.STREAM_TYPE: stream.kind,
-                        semconv.CODE_FILEPATH: filename,
-                        semconv.CODE_LINENO: line,
-                        semconv.CODE_FUNCTION: function,
-                    },
-                )
+            record_leak_event(self.span, stream)
         except Exception:
             report_internal_error("ClientSessionRecord.on_stream_leaked")
 
@@ -409,6 +393,21 @@ class ClientSessionRecord:
         span.set_attribute(semconv.ERROR_TYPE, error.error_type)
         message = self._telemetry.text(error.message) if error.message else None
         span.set_status(Status(StatusCode.ERROR, message))
+
+
+def record_leak_event(span: Span, stream: TrackedStream) -> None:
+    """Where a leaked stream was created, when origin capture is on."""
+    if stream.origin is not None and span.is_recording():
+        filename, line, function = stream.origin
+        span.add_event(
+            semconv.EVENT_STREAM_LEAKED,
+            {
+                semconv.STREAM_TYPE: stream.kind,
+                semconv.CODE_FILEPATH: filename,
+                semconv.CODE_LINENO: line,
+                semconv.CODE_FUNCTION: function,
+            },
+        )
 
 
 def request_attributes(telemetry: Telemetry, info: RequestInfo) -> dict[str, AttributeValue]:

@@ -54,6 +54,15 @@ class StreamLedger:
     leaked: int = 0
     closed: bool = False
 
+    def finish(self, owner: StreamOwner) -> int:
+        """At the owner's end: charge the streams still open, stop tracking, return the leaked count."""
+        for tracked in self.still_open():
+            tracked.counted = True
+            owner.on_stream_leaked(tracked)
+        self.closed = True
+        self.streams.clear()
+        return self.leaked
+
     def still_open(self) -> list[TrackedStream]:
         """Streams alive and unclosed now (``_closed`` is an anyio dataclass field in 4.4 to 4.16)."""
         out = []

@@ -97,3 +97,27 @@ async def test_tracker_keeps_nothing_alive() -> None:
         del s
         gc.collect()
         assert ref() is None
+
+
+async def test_server_session_streams() -> None:
+    """Server side: a correct session reports 0; a tool that leaks a stream pair is charged with 2."""
+    from support.inproc import LEAKED
+
+    with instrumented() as cap:
+        async with open_session(build_server()) as s:
+            await s.call_tool("add", {"a": 1, "b": 2})
+        async with open_session(build_server()) as s:
+            await s.call_tool("leaky", {})
+        gc.collect()
+    servers = sorted(cap.named("mcp.session", side="server"), key=lambda span: span.start_time)
+    # mcp 2.x runs each in-process handler in the *client's* context snapshot (its context streams carry
+    # it) and sync tools in a worker thread, so in one process the server cannot claim the handler's
+    # streams; across processes it can. mcp 1.x runs the handler in the server session's own task.
+    expected = [0, 2] if MCP_MAJOR == 1 else [0, 0]
+    assert [span.attributes["mcp_otel.session.leaked_streams"] for span in servers] == expected
+    clients = sorted(cap.named("mcp.session"), key=lambda span: span.start_time)
+    assert [span.attributes["mcp_otel.session.leaked_streams"] for span in clients] == [0, 0]
+    for send, receive in LEAKED:
+        send.close()
+        receive.close()
+    LEAKED.clear()

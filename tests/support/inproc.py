@@ -16,6 +16,8 @@ from support.env import MCP_MAJOR
 
 # Every in-process server records the _meta it saw per tool call, for propagation tests.
 SEEN_META: list[dict[str, Any]] = []
+# Streams the `leaky` tool created and never closed.
+LEAKED: list[Any] = []
 
 
 def build_server(name: str = "inproc") -> Any:
@@ -51,6 +53,12 @@ def build_server(name: str = "inproc") -> Any:
             meta = meta.model_dump()
         SEEN_META.append(dict(meta or {}))
         return "ok"
+
+    @server.tool()
+    def leaky() -> str:
+        """Creates a stream pair and never closes it (kept alive in LEAKED)."""
+        LEAKED.append(anyio.create_memory_object_stream(1))
+        return "leaked"
 
     @server.prompt()
     def greet(name: str) -> str:

@@ -26,6 +26,7 @@ from mcp_otel.server import (
     ServerSessionRecord,
     start_server_call,
 )
+from mcp_otel.streams import STREAM_OWNER
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 _STDIO_IMPORT_SITES = [
@@ -48,6 +49,7 @@ class McpV1ServerAdapter:
         # ServerSession -> (transport binding, stateless) from its constructor, then -> its record
         self._pending: IdentityWeakMap[tuple[TransportBinding | None, bool]] = IdentityWeakMap()
         self._sessions: IdentityWeakMap[ServerSessionRecord] = IdentityWeakMap()
+        self._owner_tokens: IdentityWeakMap[Any] = IdentityWeakMap()
         # RequestResponder -> the call traced for it (read by the respond wrapper)
         self._calls: IdentityWeakMap[ServerCall] = IdentityWeakMap()
 
@@ -78,12 +80,25 @@ class McpV1ServerAdapter:
 
     async def _session_aenter(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         record = self._open_session(instance)
+        # The session's receive loop and the tasks it spawns inherit this: their streams are the session's.
+        # Set in the task that runs Server.run; the matching __aexit__ (same task) resets it.
+        if record is not None:
+            self._owner_tokens.set(instance, STREAM_OWNER.set(record))
         try:
             return await wrapped(*args, **kwargs)
         except BaseException as exc:
             if record is not None:
+                self._reset_owner(instance)
                 record.end(exc)
             raise
+
+    def _reset_owner(self, session: Any) -> None:
+        token = self._owner_tokens.pop(session)
+        if token is not None:
+            try:
+                STREAM_OWNER.reset(token)
+            except ValueError:  # exited from another context than it was entered in: nothing to undo here
+                pass
 
     def _open_session(self, session: Any) -> ServerSessionRecord | None:
         try:
@@ -104,6 +119,7 @@ class McpV1ServerAdapter:
 
     async def _session_aexit(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         record = self._sessions.pop(instance)
+        self._reset_owner(instance)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:

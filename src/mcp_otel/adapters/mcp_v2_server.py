@@ -34,6 +34,7 @@ from mcp_otel.server import (
     ServerSessionRecord,
     start_server_call,
 )
+from mcp_otel.streams import STREAM_OWNER
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 _STDIO_IMPORT_SITES = [
@@ -84,12 +85,14 @@ class McpV2ServerAdapter:
         if record is None:
             return await wrapped(*args, **kwargs)
         token = _SERVING.set(record)
+        owner_token = STREAM_OWNER.set(record)  # streams the session's tasks create are charged to it
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             record.end(exc)
             raise
         finally:
+            STREAM_OWNER.reset(owner_token)
             _SERVING.reset(token)
         record.end()
         return result
