@@ -114,12 +114,13 @@ async def test_server_session_streams() -> None:
     # it) and sync tools in a worker thread, so in one process the server cannot claim the handler's
     # streams; across processes it can. mcp 1.x runs the handler in the server session's own task.
     leaked = [span.attributes["mcp_otel.session.leaked_streams"] for span in servers]
-    if MCP_MAJOR == 1:
-        assert leaked == [0, 2]
-    else:  # which context the worker thread gets depends on scheduling; never a false positive
-        assert leaked[0] == 0 and leaked[1] in (0, 2)
     clients = sorted(cap.named("mcp.session"), key=lambda span: span.start_time)
-    assert [span.attributes["mcp_otel.session.leaked_streams"] for span in clients] == [0, 0]
+    client_leaked = [span.attributes["mcp_otel.session.leaked_streams"] for span in clients]
+    if MCP_MAJOR == 1:
+        assert leaked == [0, 2] and client_leaked == [0, 0]
+    else:  # in one process the leak lands on the client or the server session, never on the clean one
+        assert leaked[0] == 0 and client_leaked[0] == 0
+        assert leaked[1] + client_leaked[1] in (0, 2)
     for send, receive in LEAKED:
         send.close()
         receive.close()
