@@ -102,3 +102,33 @@ def test_deeply_nested_exception_groups(depth: int) -> None:
         exc = BaseExceptionGroup("group", [exc])
     inner = unwrap_exception_group(exc)
     assert isinstance(inner, ValueError | BaseExceptionGroup)
+
+
+huge_text = st.one_of(st.text(max_size=50), st.just("x" * 100_000), st.just("\x00\udcff" * 10))
+
+
+@SETTINGS
+@given(metas, huge_text, huge_text, st.one_of(st.none(), huge_text))
+def test_server_request_with_odd_meta_and_names(
+    meta: object, method: str, name: str, session_id: object
+) -> None:
+    """The server's request path: any _meta, huge or odd names and ids give a bounded span, never a crash."""
+    from mcp_otel.config import Config
+    from mcp_otel.server import IncomingRequest, ServerCall, start_server_call
+    from mcp_otel.session import RequestInfo
+    from mcp_otel.telemetry import Telemetry
+    from support.capture import new_capture
+
+    capture = new_capture()
+    telemetry = Telemetry(Config(max_attribute_length=256), capture.tracer_provider, capture.meter_provider)
+    info = RequestInfo(method=method, tool_name=name, request_id=name, resource_uri=name)
+    request = IncomingRequest(info=info, meta=meta, session_id=session_id)  # type: ignore[arg-type]
+    call = start_server_call(telemetry, request, None)
+    assert call is None or isinstance(call, ServerCall)
+    if call is not None:
+        call.error_reply(-32602, name)
+    for span in capture.spans(None):
+        assert len(span.name) <= 256 * 2 + 1
+        for value in (span.attributes or {}).values():
+            assert not isinstance(value, str) or len(value) <= 256
+        assert span.status.description is None or len(span.status.description) <= 256

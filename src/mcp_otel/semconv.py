@@ -139,6 +139,11 @@ ENV_CAPTURE_LEAK_ORIGIN: Final = "MCP_OTEL_CAPTURE_LEAK_ORIGIN"
 ENV_DETECT_RESULT_ERRORS: Final = "MCP_OTEL_DETECT_RESULT_ERRORS"
 
 
+_MAX_NAME_PART = 128
+
+
 def span_name(method: str, target: str | None) -> str:
-    """The conventions' span name: ``{mcp.method.name} {target}``, or the method alone."""
-    return f"{method} {target}" if target else method
+    """The conventions' span name: ``{mcp.method.name} {target}``, or the method alone (each part bounded:
+    both come from the wire)."""
+    method = method[:_MAX_NAME_PART]
+    return f"{method} {target[:_MAX_NAME_PART]}" if target else method

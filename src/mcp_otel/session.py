@@ -412,9 +412,9 @@ def record_leak_event(span: Span, stream: TrackedStream) -> None:
 
 def request_attributes(telemetry: Telemetry, info: RequestInfo) -> dict[str, AttributeValue]:
     """The conventions' request attributes that are known before the request is sent."""
-    attributes: dict[str, AttributeValue] = {semconv.MCP_METHOD_NAME: info.method}
+    attributes: dict[str, AttributeValue] = {semconv.MCP_METHOD_NAME: telemetry.clip(info.method)}
     if info.request_id is not None:
-        attributes[semconv.JSONRPC_REQUEST_ID] = str(info.request_id)
+        attributes[semconv.JSONRPC_REQUEST_ID] = telemetry.clip(str(info.request_id))
     if info.tool_name is not None:
         attributes[semconv.GEN_AI_TOOL_NAME] = telemetry.clip(info.tool_name)
         if info.method == "tools/call":
