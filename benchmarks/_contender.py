@@ -56,7 +56,7 @@ def setup(contender: str) -> None:
         raise SystemExit(f"unknown contender {contender!r}")
 
 
-def build_server():  # noqa: ANN201
+def build_server():
     if MCP_MAJOR >= 2:
         from mcp.server.mcpserver import MCPServer
 

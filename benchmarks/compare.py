@@ -26,7 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDER = ROOT / "benchmarks" / "_contender.py"
 LINES = {
-    "bench-v1": ["plain", "mcp-otel", "opentelemetry-instrumentation-mcp", "openinference-instrumentation-mcp"],
+    "bench-v1": [
+        "plain",
+        "mcp-otel",
+        "opentelemetry-instrumentation-mcp",
+        "openinference-instrumentation-mcp",
+    ],
     "bench-v2": [
         "plain",
         "native",
@@ -124,7 +129,9 @@ def main() -> None:
                 "",
             )
         )
-    print(f"{args.rounds} rounds x {args.calls} in-memory tools/call per contender; memory over {args.memory_calls} calls")
+    print(
+        f"{args.rounds} rounds x {args.calls} in-memory tools/call per contender; memory over {args.memory_calls} calls"
+    )
     print("| line | contender | CPU µs/call | wall µs/call | CPU vs plain | RSS growth |")
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 import anyio
+from _contender import build_server  # one server for every benchmark
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -36,23 +37,6 @@ class DropExporter(SpanExporter):
 def rss_kib() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * 4
-
-
-def build_server():
-    if MCP_MAJOR >= 2:
-        from mcp.server.mcpserver import MCPServer
-
-        server = MCPServer("memory")
-    else:
-        from mcp.server.fastmcp import FastMCP
-
-        server = FastMCP("memory")
-
-    @server.tool()
-    def add(a: int, b: int) -> int:
-        return a + b
-
-    return server
 
 
 async def run(calls: int) -> dict[str, int]:

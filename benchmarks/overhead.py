@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 import anyio
+from _contender import build_server  # one server for every benchmark
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -35,23 +36,6 @@ MCP_MAJOR = int(MCP_VERSION.split(".")[0])
 class DropExporter(SpanExporter):
     def export(self, spans: Sequence[object]) -> SpanExportResult:
         return SpanExportResult.SUCCESS
-
-
-def build_server():
-    if MCP_MAJOR >= 2:
-        from mcp.server.mcpserver import MCPServer
-
-        server = MCPServer("bench")
-    else:
-        from mcp.server.fastmcp import FastMCP
-
-        server = FastMCP("bench")
-
-    @server.tool()
-    def add(a: int, b: int) -> int:
-        return a + b
-
-    return server
 
 
 async def one_round(server: object, calls: int) -> tuple[float, float]:

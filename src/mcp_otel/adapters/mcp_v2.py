@@ -237,20 +237,7 @@ class McpV2ClientAdapter:
         if started is None:
             return await wrapped(*args, **kwargs)
         op, record, method = started
-        token = _PENDING_CLIENT_OP.set(op)
-        try:
-            with op.activate():
-                try:
-                    result = await wrapped(*args, **kwargs)
-                except BaseException as exc:
-                    op.finish(
-                        classify(exc, session_id_known=record is not None and record.session_id is not None)
-                    )
-                    raise
-        finally:
-            _PENDING_CLIENT_OP.reset(token)
-        self._finished(op, record, method, result)
-        return result
+        return await self._traced(op, record, method, wrapped, args, kwargs)
 
     async def _send_raw_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         pending = _PENDING_CLIENT_OP.get()
@@ -264,6 +251,18 @@ class McpV2ClientAdapter:
         if started is None:
             return await wrapped(*args, **kwargs)
         op, record, method, args, kwargs = started
+        return await self._traced(op, record, method, wrapped, args, kwargs)
+
+    async def _traced(
+        self,
+        op: Operation,
+        record: ClientSessionRecord | None,
+        method: str,
+        wrapped: Any,
+        args: Any,
+        kwargs: Any,
+    ) -> Any:
+        """Call the library with our request span current and pending for the SDK's otel_span to adopt."""
         token = _PENDING_CLIENT_OP.set(op)
         try:
             with op.activate():
