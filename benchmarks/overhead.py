@@ -18,7 +18,10 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import anyio
 from _contender import build_server  # one server for every benchmark
@@ -38,9 +41,33 @@ class DropExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-async def one_round(server: object, calls: int) -> tuple[float, float]:
-    """(wall seconds per call, CPU seconds per call) for one session of ``calls`` tool calls."""
-    if MCP_MAJOR >= 2:
+STDIO_SERVER = Path(__file__).resolve().parent.parent / "tests" / "servers" / "mcp_server.py"
+
+
+@asynccontextmanager
+async def stdio_session() -> AsyncIterator[Any]:
+    """A ClientSession to an uninstrumented SDK server in a child process (the client's side alone)."""
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    params = StdioServerParameters(
+        command=sys.executable, args=[str(STDIO_SERVER), "--flavour", "sdk", "--transport", "stdio"]
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+async def one_round(server: object, calls: int, transport: str = "memory") -> tuple[float, float]:
+    """(wall seconds per call, CPU seconds per call) for one session of ``calls`` tool calls.
+
+    ``memory``: client and server in this process, both instrumented (what one call costs end to end).
+    ``stdio``: the server is a child process that is not instrumented; the CPU time is this process's
+    alone, i.e. the client's side.
+    """
+    if transport == "stdio":
+        session_cm: Any = stdio_session()
+    elif MCP_MAJOR >= 2:
         from mcp import Client
 
         session_cm = Client(server, mode="legacy")
@@ -61,6 +88,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--transport", choices=["memory", "stdio"], default="memory")
     args = parser.parse_args()
 
     import logging
@@ -73,14 +101,14 @@ def main() -> None:
     instrumentor = McpInstrumentor()
 
     results: dict[str, list[tuple[float, float]]] = {"plain": [], "mcp-otel": []}
-    anyio.run(one_round, server, 20)  # warm imports and caches
+    anyio.run(one_round, server, 20, args.transport)  # warm imports and caches
     for _ in range(args.rounds):
         for label in ("plain", "mcp-otel"):
             if label == "mcp-otel":
                 instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
             gc.collect()
             try:
-                results[label].append(anyio.run(one_round, server, args.calls))
+                results[label].append(anyio.run(one_round, server, args.calls, args.transport))
             finally:
                 if label == "mcp-otel":
                     instrumentor.uninstrument()
@@ -96,7 +124,7 @@ def main() -> None:
     ratio_cpu = summary["mcp-otel"]["cpu_us"] / summary["plain"]["cpu_us"]
     py = ".".join(map(str, sys.version_info[:2]))
     print(
-        f"mcp {MCP_VERSION}, Python {py}: {args.rounds} interleaved rounds x {args.calls} in-memory tools/call"
+        f"mcp {MCP_VERSION}, Python {py}: {args.rounds} interleaved rounds x {args.calls} {args.transport} tools/call"
     )
     print(f"{'':10} {'wall us/call':>14} {'cpu us/call':>14}")
     for label, row in summary.items():
