@@ -37,10 +37,22 @@ def setup(contender: str) -> None:
             return SpanExportResult.SUCCESS
 
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter()))
+    if contender == "mcp-otel, exporter down":
+        # OTLP/gRPC to a port where nothing listens: every batch export fails and is retried
+        import socket
+
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        exporter: SpanExporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}", insecure=True)
+    else:
+        exporter = DropExporter()
+    tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
-    if contender == "mcp-otel":
+    if contender in ("mcp-otel", "mcp-otel, exporter down"):
         from mcp_otel import McpInstrumentor
 
         McpInstrumentor().instrument()

@@ -36,6 +36,7 @@ LINES = {
         "plain",
         "native",
         "mcp-otel",
+        "mcp-otel, exporter down",
         "opentelemetry-instrumentation-mcp",
         "openinference-instrumentation-mcp",
     ],
