@@ -29,6 +29,7 @@ LINES = {
     "bench-v1": [
         "plain",
         "mcp-otel",
+        "mcp-otel, exporter down",
         "opentelemetry-instrumentation-mcp",
         "openinference-instrumentation-mcp",
     ],
