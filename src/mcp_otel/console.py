@@ -36,7 +36,8 @@ _MAX_PENDING_TRACES = 1000
 
 
 class ConsoleTreeExporter(SpanExporter):
-    """Buffers spans per trace and prints the tree once the trace's local root span has ended."""
+    """Buffers spans per trace and prints the tree once the trace's root span has ended (traces rooted in
+    another process, like a stdio server's, are printed at shutdown)."""
 
     def __init__(self, out: IO[str] | None = None) -> None:
         self._out = out
@@ -49,7 +50,10 @@ class ConsoleTreeExporter(SpanExporter):
             for span in spans:
                 trace_id = span.context.trace_id
                 self._pending.setdefault(trace_id, []).append(span)
-                if span.parent is None or span.parent.is_remote:
+                # A true root ends last in its trace: print then. A span whose parent is remote (a server
+                # span under its client's request, maybe in this very process) waits for that root, or for
+                # shutdown when the root lives in another process.
+                if span.parent is None:
                     ready.append(self._pending.pop(trace_id))
             while len(self._pending) > _MAX_PENDING_TRACES:  # bounded: traces whose root never ends
                 self._pending.pop(next(iter(self._pending)))

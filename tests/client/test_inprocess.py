@@ -324,3 +324,27 @@ async def test_suppressed_session_records_nothing(mode: str) -> None:
             async with open_session(build_server(), mode=mode) as s:
                 await s.call_tool("add", {"a": 1, "b": 2})
     assert cap.named("mcp.session") == [] and cap.named("tools/call add") == []
+
+
+def test_console_tree_waits_for_the_root() -> None:
+    """The stderr tree prints a trace once, when its root ends, with in-process server spans nested."""
+    import io
+
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from mcp_otel.console import ConsoleTreeExporter
+
+    out = io.StringIO()
+    with instrumented() as cap:
+        cap.tracer_provider.add_span_processor(SimpleSpanProcessor(ConsoleTreeExporter(out)))
+
+        async def run() -> None:
+            async with open_session(build_server()) as s:
+                await s.call_tool("add", {"a": 1, "b": 2})
+
+        anyio.run(run)
+    text = out.getvalue()
+    client_trace = [block for block in text.split("trace ") if "mcp.connect" in block]
+    assert len(client_trace) == 1  # not split into fragments by the server spans' remote parents
+    assert "└── mcp.session [INTERNAL]" in client_trace[0]
+    assert "tools/call add [CLIENT]" in client_trace[0]
