@@ -143,6 +143,8 @@ class Operation:
 
     @guarded
     def set_attribute(self, key: str, value: AttributeValue, *, metric: bool = False) -> None:
+        if self._attributes.get(key) == value:  # already set at start: a span's set_attribute is not free
+            return
         if metric:
             self._attributes[key] = value
         if self.span.is_recording():
@@ -175,7 +177,12 @@ class Operation:
         session = self._session
         if session is not None:
             session.on_request_finished(self, error)
-            if session.session_id and self.span.is_recording():
+            # the id is known only after the handshake: add it when the span started without it
+            if (
+                session.session_id
+                and semconv.MCP_SESSION_ID not in self._attributes
+                and self.span.is_recording()
+            ):
                 self.span.set_attribute(semconv.MCP_SESSION_ID, session.session_id)
         self.span.end()
         self._histogram.record(duration, pick(self._attributes, semconv.OPERATION_METRIC_KEYS))
