@@ -295,3 +295,35 @@ def transport_wrapper(
 
 def url_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return kwargs.get("url", args[0] if args else None)
+
+
+def url_transport(
+    hub: ClientHub,
+    transport: str,
+    on_streams: Callable[[Any, ClientSessionRecord], None] | None = None,
+) -> Callable[..., Any]:
+    """The wrapper of a transport function whose first argument is the server URL."""
+    return transport_wrapper(hub, lambda a, k: endpoint_for_url(url_argument(a, k), transport), on_streams)
+
+
+def wrap_shared_transports(
+    patcher: Any, hub: ClientHub, *, stdio_sites: list[str], memory_sites: list[str]
+) -> None:
+    """SSE, stdio and the in-memory pair: the same functions on both SDK lines; the import sites differ."""
+    from mcp_otel.adapters._stdio import stdio_transport_wrapper  # _stdio builds on this module
+
+    patcher.wrap_function(
+        "mcp.client.sse",
+        "sse_client",
+        ["mcp.client.session_group", "mcp.client.__main__", "fastmcp.client.transports.sse"],
+        url_transport(hub, semconv.TRANSPORT_SSE),
+    )
+    patcher.wrap_function(
+        "mcp.client.stdio", "stdio_client", stdio_sites, stdio_transport_wrapper(hub, stdio_endpoint)
+    )
+    patcher.wrap_function(
+        "mcp.shared.memory",
+        "create_client_server_memory_streams",
+        memory_sites,
+        transport_wrapper(hub, lambda a, k: MEMORY_ENDPOINT),
+    )

@@ -10,16 +10,12 @@ from opentelemetry import trace
 from mcp_otel import semconv
 from mcp_otel._patching import Patcher
 from mcp_otel.adapters._client import (
-    MEMORY_ENDPOINT,
     ClientHub,
-    endpoint_for_url,
     enter_layer,
     exit_layer,
-    stdio_endpoint,
-    transport_wrapper,
-    url_argument,
+    url_transport,
+    wrap_shared_transports,
 )
-from mcp_otel.adapters._stdio import stdio_transport_wrapper
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.session import ClientSessionRecord, Endpoint, RequestInfo, start_client_operation
@@ -88,11 +84,7 @@ class McpV1ClientAdapter:
 
         self._client_session_type = ClientSession
         hub = self.hub
-        http = transport_wrapper(
-            hub,
-            lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_STREAMABLE_HTTP),
-            _bind_session_id_getter,
-        )
+        http = url_transport(hub, semconv.TRANSPORT_STREAMABLE_HTTP, _bind_session_id_getter)
         patcher.wrap_function(
             "mcp.client.streamable_http",
             "streamable_http_client",
@@ -107,30 +99,13 @@ class McpV1ClientAdapter:
             http,
         )
         patcher.wrap_function(
-            "mcp.client.sse",
-            "sse_client",
-            ["mcp.client.session_group", "mcp.client.__main__", "fastmcp.client.transports.sse"],
-            transport_wrapper(hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_SSE)),
+            "mcp.client.websocket", "websocket_client", [], url_transport(hub, semconv.TRANSPORT_WEBSOCKET)
         )
-        patcher.wrap_function(
-            "mcp.client.stdio",
-            "stdio_client",
-            ["mcp", "mcp.client.__main__", "fastmcp.client.transports.stdio"],
-            stdio_transport_wrapper(hub, stdio_endpoint),
-        )
-        patcher.wrap_function(
-            "mcp.client.websocket",
-            "websocket_client",
-            [],
-            transport_wrapper(
-                hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_WEBSOCKET)
-            ),
-        )
-        patcher.wrap_function(
-            "mcp.shared.memory",
-            "create_client_server_memory_streams",
-            ["fastmcp.client.transports.memory"],
-            transport_wrapper(hub, lambda a, k: MEMORY_ENDPOINT),
+        wrap_shared_transports(
+            patcher,
+            hub,
+            stdio_sites=["mcp", "mcp.client.__main__", "fastmcp.client.transports.stdio"],
+            memory_sites=["fastmcp.client.transports.memory"],
         )
         patcher.wrap(ClientSession, "__init__", self._init)
         patcher.wrap(ClientSession, "__aenter__", self._aenter)

@@ -29,10 +29,9 @@ from mcp_otel.adapters._client import (
     enter_layer,
     exit_layer,
     stdio_endpoint,
-    transport_wrapper,
-    url_argument,
+    url_transport,
+    wrap_shared_transports,
 )
-from mcp_otel.adapters._stdio import stdio_transport_wrapper
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier, merged_meta
 from mcp_otel.session import (
@@ -112,27 +111,18 @@ class McpV2ClientAdapter:
                 "fastmcp.client.transports.http",
                 "fastmcp.cli.apps_dev",
             ],
-            transport_wrapper(
-                hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_STREAMABLE_HTTP)
-            ),
+            url_transport(hub, semconv.TRANSPORT_STREAMABLE_HTTP),
         )
-        patcher.wrap_function(
-            "mcp.client.sse",
-            "sse_client",
-            ["mcp.client.session_group", "mcp.client.__main__", "fastmcp.client.transports.sse"],
-            transport_wrapper(hub, lambda a, k: endpoint_for_url(url_argument(a, k), semconv.TRANSPORT_SSE)),
-        )
-        patcher.wrap_function(
-            "mcp.client.stdio",
-            "stdio_client",
-            ["mcp", "mcp.client.__main__", "mcp.client.client", "fastmcp.client.transports.stdio"],
-            stdio_transport_wrapper(hub, stdio_endpoint),
-        )
-        patcher.wrap_function(
-            "mcp.shared.memory",
-            "create_client_server_memory_streams",
-            ["mcp.client._memory", "fastmcp.client.transports.memory"],
-            transport_wrapper(hub, lambda a, k: MEMORY_ENDPOINT),
+        wrap_shared_transports(
+            patcher,
+            hub,
+            stdio_sites=[
+                "mcp",
+                "mcp.client.__main__",
+                "mcp.client.client",
+                "fastmcp.client.transports.stdio",
+            ],
+            memory_sites=["mcp.client._memory", "fastmcp.client.transports.memory"],
         )
         # mcp 2.x yields no session-id callback: the transport object is the only place it lives.
         patcher.wrap(StreamableHTTPTransport, "__init__", self._http_transport_init)
