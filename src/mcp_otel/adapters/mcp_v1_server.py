@@ -146,15 +146,7 @@ class McpV1ServerAdapter:
         call = self._start(instance, responder, root)
         if call is None:
             return await wrapped(*args, **kwargs)
-        with call.activate():
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                call.failed(exc)
-                raise
-        if not call.finished:
-            call.succeeded()
-        return result
+        return await _run_call(call, wrapped, args, kwargs, unanswered=call.succeeded)
 
     async def _handle_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """``Server._handle_request(message, req, session, lifespan_context, raise_exceptions)``."""
@@ -164,16 +156,8 @@ class McpV1ServerAdapter:
         call = self._start(session, message, req)
         if call is None:
             return await wrapped(*args, **kwargs)
-        with call.activate():
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                call.failed(exc)
-                raise
-        if not call.finished:
-            # No response went out: the client cancelled the request (or the transport closed first).
-            call.cancelled()
-        return result
+        # No response went out: the client cancelled the request (or the transport closed first).
+        return await _run_call(call, wrapped, args, kwargs, unanswered=call.cancelled)
 
     async def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         call = self._calls.get(instance)
@@ -244,3 +228,16 @@ def _record_response(call: ServerCall, response: Any) -> None:
         call.succeeded(protocol_version=getattr(result, "protocolVersion", None))
     else:
         call.succeeded()
+
+
+async def _run_call(call: Any, wrapped: Any, args: Any, kwargs: Any, *, unanswered: Any) -> Any:
+    """Run a request handler under its SERVER span; ``unanswered`` ends a call no response finished."""
+    with call.activate():
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+    if not call.finished:
+        unanswered()
+    return result
