@@ -47,7 +47,7 @@ class Endpoint:
         return {k: v for k, v in pairs if v is not None}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass pays object.__setattr__ per field, per request
 class RequestInfo:
     """One outgoing (or incoming) MCP request, described by an adapter."""
 

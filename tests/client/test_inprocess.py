@@ -162,7 +162,12 @@ async def test_raised_exception_in_body_is_unchanged(mode: str) -> None:
 
 
 async def test_client_side_exception_is_unchanged(mode: str) -> None:
-    """An argument pydantic cannot serialise: the call raises before anything is sent."""
+    """An argument pydantic cannot serialise: the call raises before anything is sent.
+
+    mcp 1.x serialises inside ``send_request``, which we wrap, so the failure gets its span; mcp 2.x
+    serialises before the dispatcher, the one place requests are traced there, so nothing was sent and
+    there is no request span (the cost of a second wrapper layer on every request is not worth it).
+    """
 
     async def scenario() -> BaseException:
         async with open_session(build_server(), mode=mode) as s:
@@ -176,6 +181,9 @@ async def test_client_side_exception_is_unchanged(mode: str) -> None:
     with instrumented() as cap:
         traced = await scenario()
     assert type(traced) is type(plain) and str(traced) == str(plain)
+    if MCP_MAJOR >= 2:
+        assert not [s for s in cap.spans() if s.name.startswith("tools/call")]
+        return
     span = cap.one("tools/call add")
     assert _attrs(span)["error.type"].endswith(type(plain).__name__)
     assert span.status.status_code == StatusCode.ERROR

@@ -10,8 +10,6 @@ made to hand back our span instead, so there is exactly one CLIENT span per requ
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -133,7 +131,6 @@ class McpV2ClientAdapter:
         patcher.wrap(ClientSession, "__aenter__", self._session_aenter)
         patcher.wrap(ClientSession, "__aexit__", self._aexit)
         patcher.wrap(ClientSession, "adopt", self._adopt)
-        patcher.wrap(ClientSession, "send_request", self._send_request)
         patcher.wrap(jsonrpc_dispatcher.JSONRPCDispatcher, "send_raw_request", self._send_raw_request)
         patcher.wrap(DirectDispatcher, "send_raw_request", self._send_raw_request)
         patcher.wrap(jsonrpc_dispatcher, "otel_span", self._otel_span)
@@ -219,40 +216,15 @@ class McpV2ClientAdapter:
         )
 
     # --- requests ---------------------------------------------------------------------------------
-    # Typed requests are traced at ClientSession.send_request, which serialises the request (so a bad
-    # argument still gets its span); the raw dispatcher hook then only adds what it alone knows. Requests
-    # that bypass send_request (send_discover, subscriptions/listen) are traced at the dispatcher.
-    async def _send_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        started = self._start_typed(instance, args, kwargs)
-        if started is None:
-            return await wrapped(*args, **kwargs)
-        op, record, method = started
-        return await self._traced(op, record, method, wrapped, args, kwargs)
-
+    # Every request, typed or not (send_discover and subscriptions/listen bypass send_request), passes the
+    # dispatcher's send_raw_request: one wrapper there traces them all. A request that fails before it
+    # reaches the dispatcher (a typed request that cannot be serialised) gets no span: it never left.
     async def _send_raw_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        pending = _PENDING_CLIENT_OP.get()
-        if pending is not None:
-            # Already traced by the typed send_request wrapper: only the in-process dispatcher needs us
-            # to inject the context (the JSON-RPC one injects inside the span it adopts from us).
-            if not hasattr(instance, "_pending") and self.telemetry.config.propagate:
-                args, kwargs = _with_trace_meta(pending, args, kwargs)
-            return await wrapped(*args, **kwargs)
-        started = self._start_raw(instance, args, kwargs)
+        started = self._start(instance, args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
         op, record, method, args, kwargs = started
-        return await self._traced(op, record, method, wrapped, args, kwargs)
-
-    async def _traced(
-        self,
-        op: Operation,
-        record: ClientSessionRecord | None,
-        method: str,
-        wrapped: Any,
-        args: Any,
-        kwargs: Any,
-    ) -> Any:
-        """Call the library with our request span current and pending for the SDK's otel_span to adopt."""
+        # Pending for the SDK's otel_span to adopt (JSON-RPC dispatcher); the span is current meanwhile.
         token = _PENDING_CLIENT_OP.set(op)
         try:
             with op.activate():
@@ -268,57 +240,29 @@ class McpV2ClientAdapter:
         self._finished(op, record, method, result)
         return result
 
-    def _start_typed(self, session: Any, args: Any, kwargs: Any) -> Any:
-        try:
-            if not is_instrumentation_enabled():
-                return None
-            request = kwargs.get("request", args[0] if args else None)
-            params = getattr(request, "params", None)
-            timeout = kwargs.get("request_read_timeout_seconds", args[2] if len(args) > 2 else None)
-            if timeout is None:
-                timeout = getattr(session, "_session_read_timeout_seconds", None)
-            method = str(getattr(request, "method", "unknown"))
-            name = getattr(params, "name", None)
-            uri = getattr(params, "uri", None)
-            info = RequestInfo(
-                method=method,
-                tool_name=str(name) if method == "tools/call" and name is not None else None,
-                prompt_name=str(name) if method == "prompts/get" and name is not None else None,
-                resource_uri=str(uri) if uri is not None and method.startswith("resources/") else None,
-                timeout=float(timeout) if isinstance(timeout, int | float) else None,
-                arguments=getattr(params, "arguments", None) if method == "tools/call" else None,
-            )
-            op, record = self._open(session, info)
-            return None if op is None else (op, record, method)
-        except Exception:
-            report_internal_error("mcp_v2._start_typed")
-            return None
-
-    def _start_raw(self, dispatcher: Any, args: Any, kwargs: Any) -> Any:
+    def _start(self, dispatcher: Any, args: Any, kwargs: Any) -> Any:
         try:
             ref = self._dispatchers.get(dispatcher)
             session = ref() if ref is not None else None
             if session is None or not is_instrumentation_enabled():
                 return None
             info = describe_request(args, kwargs)
-            op, record = self._open(session, info)
-            if op is None:
+            if info.method in self.telemetry.config.excluded_methods:
                 return None
-            if not hasattr(dispatcher, "_pending") and self.telemetry.config.propagate:
+            record = self.hub.record_for(session)
+            if record is not None:
+                record.refresh_session_id()
+                op = record.start_request(info)
+            else:
+                op = start_client_operation(self.telemetry, info, {}, None, None, None)
+            # The JSON-RPC dispatcher injects the context itself, inside the span it adopts from us; the
+            # in-process one does not inject, so we do.
+            if self.telemetry.config.propagate and not hasattr(dispatcher, "_pending"):
                 args, kwargs = _with_trace_meta(op, args, kwargs)
             return op, record, info.method, args, kwargs
         except Exception:
-            report_internal_error("mcp_v2._start_raw")
+            report_internal_error("mcp_v2._start")
             return None
-
-    def _open(self, session: Any, info: RequestInfo) -> tuple[Operation | None, ClientSessionRecord | None]:
-        if info.method in self.telemetry.config.excluded_methods:
-            return None, None
-        record = self.hub.record_for(session)
-        if record is not None:
-            record.refresh_session_id()
-            return record.start_request(info), record
-        return start_client_operation(self.telemetry, info, {}, None, None, None), None
 
     @guarded
     def _finished(self, op: Operation, record: ClientSessionRecord | None, method: str, result: Any) -> None:
@@ -351,15 +295,26 @@ class McpV2ClientAdapter:
         if op is None or kwargs.get("kind") != SpanKind.CLIENT:
             return wrapped(*args, **kwargs)
         _PENDING_CLIENT_OP.set(None)  # one adoption per request; the wrapper's reset restores the outer value
-        return _adopted_span(op, kwargs.get("attributes"))
+        return _AdoptedSpan(op, kwargs.get("attributes"))
 
 
-@contextmanager
-def _adopted_span(op: Operation, attributes: Any) -> Iterator[Any]:
+class _AdoptedSpan:
     """Stand-in for the SDK's span: our request span, already current; the SDK only annotates it."""
-    if isinstance(attributes, dict) and (request_id := attributes.get(semconv.JSONRPC_REQUEST_ID)):
-        op.set_attribute(semconv.JSONRPC_REQUEST_ID, str(request_id))
-    yield op.span
+
+    __slots__ = ("_attributes", "_op")
+
+    def __init__(self, op: Operation, attributes: Any) -> None:
+        self._op = op
+        self._attributes = attributes
+
+    def __enter__(self) -> Any:
+        attributes = self._attributes
+        if isinstance(attributes, dict) and (request_id := attributes.get(semconv.JSONRPC_REQUEST_ID)):
+            self._op.set_attribute(semconv.JSONRPC_REQUEST_ID, str(request_id))
+        return self._op.span
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
 
 
 @guarded
