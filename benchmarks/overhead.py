@@ -6,7 +6,12 @@ TracerProvider with a BatchSpanProcessor feeding an exporter that drops everythi
 with an in-memory reader. Reported: the median over rounds of the mean wall-clock and CPU time per call,
 and the instrumented/plain ratio.
 
-    python benchmarks/overhead.py [--calls 200] [--rounds 15] [--json out.json]
+With ``--transport stdio`` a third contender runs too, the *SDK floor*: no mcp-otel, no wrappers; the loop
+itself opens the request's CLIENT span (the attributes our span carries), injects the context into
+``_meta`` and records the duration histogram, i.e. the least any instrumentation that meets the telemetry
+contract pays per request with this SDK. mcp-otel's own cost is the distance from the floor.
+
+    python benchmarks/overhead.py [--calls 200] [--rounds 15] [--transport stdio] [--json out.json]
 """
 
 from __future__ import annotations
@@ -58,7 +63,44 @@ async def stdio_session() -> AsyncIterator[Any]:
         yield session
 
 
-async def one_round(server: object, calls: int, transport: str = "memory") -> tuple[float, float]:
+class SdkFloor:
+    """The per-request telemetry the contract asks for, done inline by the benchmark loop."""
+
+    def __init__(self, tracer_provider: TracerProvider, meter_provider: MeterProvider) -> None:
+        from mcp_otel import semconv
+
+        self.tracer = tracer_provider.get_tracer("sdk-floor")
+        self.histogram = meter_provider.get_meter("sdk-floor").create_histogram(
+            semconv.METRIC_CLIENT_OPERATION_DURATION,
+            unit="s",
+            explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
+        )
+        self.metric_attributes = {
+            "mcp.method.name": "tools/call",
+            "gen_ai.tool.name": "add",
+            "gen_ai.operation.name": "execute_tool",
+            "network.transport": "pipe",
+            "mcp.protocol.version": "2025-11-25",
+        }
+        self.span_attributes = {**self.metric_attributes, "jsonrpc.request.id": "2", "mcp.session.id": "-"}
+
+    async def call(self, session: Any, i: int) -> None:
+        from opentelemetry import propagate
+        from opentelemetry.trace import SpanKind
+
+        start = time.perf_counter()
+        with self.tracer.start_as_current_span(
+            "tools/call add", kind=SpanKind.CLIENT, attributes=self.span_attributes
+        ):
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            await session.call_tool("add", {"a": i, "b": 1}, meta=carrier)
+            self.histogram.record(time.perf_counter() - start, self.metric_attributes)
+
+
+async def one_round(
+    server: object, calls: int, transport: str = "memory", floor: SdkFloor | None = None
+) -> tuple[float, float]:
     """(wall seconds per call, CPU seconds per call) for one session of ``calls`` tool calls.
 
     ``memory``: client and server in this process, both instrumented (what one call costs end to end).
@@ -78,8 +120,12 @@ async def one_round(server: object, calls: int, transport: str = "memory") -> tu
     async with session_cm as session:
         await session.call_tool("add", {"a": 1, "b": 2})  # warm: the hidden tools/list happens here
         wall, cpu = time.perf_counter(), time.process_time()
-        for i in range(calls):
-            await session.call_tool("add", {"a": i, "b": 1})
+        if floor is not None:
+            for i in range(calls):
+                await floor.call(session, i)
+        else:
+            for i in range(calls):
+                await session.call_tool("add", {"a": i, "b": 1})
         return (time.perf_counter() - wall) / calls, (time.process_time() - cpu) / calls
 
 
@@ -100,15 +146,25 @@ def main() -> None:
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     instrumentor = McpInstrumentor()
 
-    results: dict[str, list[tuple[float, float]]] = {"plain": [], "mcp-otel": []}
+    labels = ["plain", "mcp-otel"] + (["SDK floor"] if args.transport == "stdio" else [])
+    floor = SdkFloor(tracer_provider, meter_provider)
+    results: dict[str, list[tuple[float, float]]] = {label: [] for label in labels}
     anyio.run(one_round, server, 20, args.transport)  # warm imports and caches
     for _ in range(args.rounds):
-        for label in ("plain", "mcp-otel"):
+        for label in labels:
             if label == "mcp-otel":
                 instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
             gc.collect()
             try:
-                results[label].append(anyio.run(one_round, server, args.calls, args.transport))
+                results[label].append(
+                    anyio.run(
+                        one_round,
+                        server,
+                        args.calls,
+                        args.transport,
+                        floor if label == "SDK floor" else None,
+                    )
+                )
             finally:
                 if label == "mcp-otel":
                     instrumentor.uninstrument()
@@ -120,16 +176,18 @@ def main() -> None:
             "wall_us": statistics.median(r[0] for r in rounds) * 1e6,
             "cpu_us": statistics.median(r[1] for r in rounds) * 1e6,
         }
-    ratio_wall = summary["mcp-otel"]["wall_us"] / summary["plain"]["wall_us"]
-    ratio_cpu = summary["mcp-otel"]["cpu_us"] / summary["plain"]["cpu_us"]
+    plain = summary["plain"]
+    ratio_wall = summary["mcp-otel"]["wall_us"] / plain["wall_us"]
+    ratio_cpu = summary["mcp-otel"]["cpu_us"] / plain["cpu_us"]
     py = ".".join(map(str, sys.version_info[:2]))
     print(
         f"mcp {MCP_VERSION}, Python {py}: {args.rounds} interleaved rounds x {args.calls} {args.transport} tools/call"
     )
-    print(f"{'':10} {'wall us/call':>14} {'cpu us/call':>14}")
+    print(f"{'':10} {'wall us/call':>14} {'cpu us/call':>14} {'wall ratio':>11} {'cpu ratio':>10}")
     for label, row in summary.items():
-        print(f"{label:10} {row['wall_us']:14.1f} {row['cpu_us']:14.1f}")
-    print(f"{'ratio':10} {ratio_wall:14.3f} {ratio_cpu:14.3f}")
+        wall_ratio = row["wall_us"] / plain["wall_us"]
+        cpu_ratio = row["cpu_us"] / plain["cpu_us"]
+        print(f"{label:10} {row['wall_us']:14.1f} {row['cpu_us']:14.1f} {wall_ratio:11.3f} {cpu_ratio:10.3f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(

@@ -78,17 +78,17 @@ def _span_ids(span_context: trace.SpanContext) -> tuple[int, int]:
 class _Activation:
     """``with op.activate():`` -- a plain class, cheaper than a generator context manager on the hot path."""
 
-    __slots__ = ("_owner", "_owner_token", "_span", "_token")
+    __slots__ = ("_context", "_owner", "_owner_token", "_token")
 
-    def __init__(self, span: Span, owner: ClientSessionRecord | None) -> None:
-        self._span = span
+    def __init__(self, context: otel_context.Context, owner: ClientSessionRecord | None) -> None:
+        self._context = context
         self._owner = owner
         self._token: Any = None
         self._owner_token: Any = None
 
     def __enter__(self) -> None:
         try:
-            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+            self._token = otel_context.attach(self._context)
         except Exception:  # a broken context must not break the call
             self._token = None
         if self._owner is not None:
@@ -110,6 +110,7 @@ class Operation:
 
     __slots__ = (
         "_attributes",
+        "_context",
         "_finished",
         "_histogram",
         "_retry",
@@ -134,12 +135,20 @@ class Operation:
         self._session = session
         self._start = time.perf_counter()
         self._finished = False
+        self._context: otel_context.Context | None = None
         # (key factory, attempt) for retry detection; None when the request is not tracked for retries
         self._retry: tuple[Callable[[], tuple[Any, ...]], int] | None = None
 
+    @property
+    def context(self) -> otel_context.Context:
+        """A context holding the request span (built once: activation and injection both need it)."""
+        if self._context is None:
+            self._context = trace.set_span_in_context(self.span)
+        return self._context
+
     def activate(self) -> _Activation:
         """Make the request span current for the wrapped call (attach and detach in the caller's frame)."""
-        return _Activation(self.span, self._session)
+        return _Activation(self.context, self._session)
 
     @guarded
     def set_attribute(self, key: str, value: AttributeValue, *, metric: bool = False) -> None:

@@ -140,7 +140,8 @@ class Telemetry:
 
     def clip(self, value: str) -> str:
         """Bound a string attribute to the configured length."""
-        return clip(value, self.config.max_attribute_length)
+        limit = self.config.max_attribute_length
+        return value if len(value) <= limit else clip(value, limit)
 
     def text(self, value: str) -> str:
         """A free-form string for a span (status description, URI): credentials scrubbed, then bounded."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import wrapt
-from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from mcp_otel import semconv
 from mcp_otel._patching import Patcher
@@ -167,8 +167,6 @@ class McpV1ClientAdapter:
         return result
 
     def _start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-
         try:
             if not is_instrumentation_enabled():
                 return None
@@ -183,7 +181,7 @@ class McpV1ClientAdapter:
                 op = start_client_operation(self.telemetry, info, {}, None, None, None)
             call_args = args
             if self.telemetry.config.propagate and args:
-                carrier = inject_carrier(trace.set_span_in_context(op.span))
+                carrier = inject_carrier(op.context)
                 if carrier:
                     call_args = (_RequestWithMeta(args[0], carrier), *args[1:])
             return op, record, call_args

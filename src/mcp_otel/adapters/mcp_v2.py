@@ -74,7 +74,7 @@ def _field(obj: Any, wire_name: str, attribute: str) -> Any:
 
 def _with_trace_meta(op: Operation, args: Any, kwargs: Any) -> tuple[Any, Any]:
     """send_raw_request arguments with the trace context added to a copy of ``params._meta``."""
-    carrier = inject_carrier(trace.set_span_in_context(op.span))
+    carrier = inject_carrier(op.context)
     if not carrier:
         return args, kwargs
     params = kwargs.get("params", args[1] if len(args) > 1 else None)
