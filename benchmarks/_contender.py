@@ -23,6 +23,36 @@ import anyio
 MCP_MAJOR = int(importlib.metadata.version("mcp").split(".")[0])
 
 
+# OTLP/gRPC span export to a live sink in another process, or to a port where nothing listens (every
+# batch export fails and is retried): the "exporter down" target compares the two.
+OTLP_CONTENDERS = ("mcp-otel, exporter up", "mcp-otel, exporter down")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def otlp_sink_port() -> int:
+    import subprocess
+    from pathlib import Path
+
+    sink = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("_otlp_sink.py"))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    _children.append(sink)  # stays referenced: its stdin closes, and it exits, when this process does
+    return int(sink.stdout.readline())  # type: ignore[union-attr]
+
+
+_children: list[object] = []
+
+
 def setup(contender: str) -> None:
     if contender == "plain":
         return
@@ -37,22 +67,17 @@ def setup(contender: str) -> None:
             return SpanExportResult.SUCCESS
 
     tracer_provider = TracerProvider()
-    if contender == "mcp-otel, exporter down":
-        # OTLP/gRPC to a port where nothing listens: every batch export fails and is retried
-        import socket
-
+    if contender in OTLP_CONTENDERS:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = otlp_sink_port() if contender == "mcp-otel, exporter up" else free_port()
         exporter: SpanExporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}", insecure=True)
     else:
         exporter = DropExporter()
     tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
-    if contender in ("mcp-otel", "mcp-otel, exporter down"):
+    if contender == "mcp-otel" or contender in OTLP_CONTENDERS:
         from mcp_otel import McpInstrumentor
 
         McpInstrumentor().instrument()

@@ -9,6 +9,9 @@ process (an alternative's uninstrument() may leave wrappers behind), in a rotate
 median over rounds of the CPU time per call, and its ratio to plain. CPU time holds better than wall time
 on a shared 2-core machine. Start-up: ``python -c "import mcp"`` with MCP_OTEL_AUTO_INSTRUMENT unset and
 set, interleaved. Memory: RSS and gc-object growth over --memory-calls calls (0 skips it).
+Exporter health: mcp-otel exporting over OTLP/gRPC to a live sink in another process ("exporter up") and
+to a port where nothing listens ("exporter down"); use a few thousand --calls so that both reach their
+steady state (batches of 512 spans, the exporter's retry back-off).
 Prints a Markdown table (the one in README.md).
 """
 
@@ -29,6 +32,7 @@ LINES = {
     "bench-v1": [
         "plain",
         "mcp-otel",
+        "mcp-otel, exporter up",
         "mcp-otel, exporter down",
         "opentelemetry-instrumentation-mcp",
         "openinference-instrumentation-mcp",
@@ -37,6 +41,7 @@ LINES = {
         "plain",
         "native",
         "mcp-otel",
+        "mcp-otel, exporter up",
         "mcp-otel, exporter down",
         "opentelemetry-instrumentation-mcp",
         "openinference-instrumentation-mcp",
@@ -119,6 +124,22 @@ def main() -> None:
                     f"{statistics.median(wall[contender]):.0f}",
                     f"{value / plain:.2f}x",
                     f"{mem['rss_growth_kib']:+.0f} KiB" if "rss_growth_kib" in mem else "",
+                )
+            )
+        up, down = cpu.get("mcp-otel, exporter up"), cpu.get("mcp-otel, exporter down")
+        if up and down:
+            ratio_cpu = statistics.median(down) / statistics.median(up)
+            ratio_wall = statistics.median(wall["mcp-otel, exporter down"]) / statistics.median(
+                wall["mcp-otel, exporter up"]
+            )
+            rows.append(
+                (
+                    f"mcp {mcp_version}",
+                    "exporter down vs exporter up",
+                    "",
+                    f"{ratio_wall:.2f}x",
+                    f"{ratio_cpu:.2f}x",
+                    "",
                 )
             )
         rows.append(
