@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 
 class _Sink(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
-    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - the gRPC method name
+    def Export(self, request: Any, context: Any) -> Any:  # the gRPC method name
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
