@@ -48,6 +48,9 @@ async def test_session_tree_and_attributes(mode: str) -> None:
         assert cap.parent_of(child) is session
     handshake = cap.one(HANDSHAKE[mode])
     assert handshake.kind == SpanKind.CLIENT and cap.parent_of(handshake) is session
+    assert (
+        _attrs(handshake)["mcp.protocol.version"] == _attrs(cap.one("tools/call add"))["mcp.protocol.version"]
+    )
     call = cap.one("tools/call add")
     assert call.kind == SpanKind.CLIENT and cap.parent_of(call) is session
     assert call.status.status_code == StatusCode.UNSET

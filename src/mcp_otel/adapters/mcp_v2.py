@@ -255,6 +255,9 @@ class McpV2ClientAdapter:
                 op = record.start_request(info)
             else:
                 op = start_client_operation(self.telemetry, info, {}, None, None, None)
+            if info.method == "server/discover":
+                # The probe proposes a version in its _meta envelope; the session adopts one only later.
+                _set_proposed_version(op, kwargs.get("params", args[1] if len(args) > 1 else None))
             # The JSON-RPC dispatcher injects the context itself, inside the span it adopts from us; the
             # in-process one does not inject, so we do.
             if self.telemetry.config.propagate and not hasattr(dispatcher, "_pending"):
@@ -315,6 +318,17 @@ class _AdoptedSpan:
 
     def __exit__(self, *exc_info: Any) -> None:
         return None
+
+
+# The 2026-07-28 envelope key (mcp_types.PROTOCOL_VERSION_META_KEY) that stamps a request's version.
+_PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
+
+
+def _set_proposed_version(op: Operation, params: Any) -> None:
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    version = meta.get(_PROTOCOL_VERSION_META_KEY) if isinstance(meta, dict) else None
+    if isinstance(version, str) and version:
+        op.set_attribute(semconv.MCP_PROTOCOL_VERSION, version[:64], metric=True)
 
 
 @guarded
