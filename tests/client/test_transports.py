@@ -103,6 +103,37 @@ async def test_sse(sse_sdk_server: RunningServer) -> None:
     session = _assert_lifecycle(cap, "sse")
     assert session["server.port"] == sse_sdk_server.port
     assert session["network.transport"] == "tcp"
+    if _sse_reports_session_id():
+        # the id the server put in its endpoint event, on the session and on each request after the handshake
+        assert len(session["mcp.session.id"]) >= 16
+        assert _attrs(cap.one("tools/call add"))["mcp.session.id"] == session["mcp.session.id"]
+    else:
+        assert "mcp.session.id" not in session
+
+
+def _sse_reports_session_id() -> bool:
+    import inspect
+
+    from mcp.client.sse import sse_client
+
+    return "on_session_created" in inspect.signature(sse_client).parameters
+
+
+@pytest.mark.skipif(not _sse_reports_session_id(), reason="this mcp's sse_client has no on_session_created")
+async def test_sse_session_id_callback_of_the_caller_still_called(sse_sdk_server: RunningServer) -> None:
+    from mcp import ClientSession
+
+    seen: list[str] = []
+    with instrumented() as cap:
+        from mcp.client.sse import sse_client  # after instrument(): the name binds the patched function
+
+        async with (
+            sse_client(sse_sdk_server.url, on_session_created=seen.append) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+    assert len(seen) == 1
+    assert _attrs(cap.one("mcp.session"))["mcp.session.id"] == seen[0]
 
 
 async def test_stdio() -> None:

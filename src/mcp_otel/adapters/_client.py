@@ -9,6 +9,8 @@ shape, through the streams the transport yielded.
 
 from __future__ import annotations
 
+import inspect
+import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +24,8 @@ from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.session import OPENING, ClientSessionRecord, Endpoint
 from mcp_otel.streams import STREAM_OWNER
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
+
+_logger = logging.getLogger("mcp_otel")
 
 
 class ClientHub:
@@ -293,6 +297,56 @@ def transport_wrapper(
     return wrapper
 
 
+class SessionIdRelay:
+    """Chained into ``sse_client(on_session_created=...)``: keeps the id for the session record.
+
+    The SDK calls it while the transport is being entered, before the session record learns of the
+    streams, so the id waits here; the caller's own callback (if any) is called as it would have been.
+    """
+
+    __slots__ = ("session_id", "user_callback")
+
+    def __init__(self, user_callback: Callable[[str], None] | None) -> None:
+        self.user_callback = user_callback
+        self.session_id: str | None = None
+
+    def __call__(self, session_id: str) -> None:
+        self.session_id = session_id if isinstance(session_id, str) else None
+        if self.user_callback is not None:
+            self.user_callback(session_id)
+
+    def bind(self, streams: Any, record: ClientSessionRecord) -> None:
+        record.session_id_source = self.current
+
+    def current(self) -> str | None:
+        return self.session_id
+
+
+def sse_transport(hub: ClientHub, sse_client: Callable[..., Any]) -> Callable[..., Any]:
+    """``sse_client``: on SDKs that report the session id (``on_session_created``), relay it to the record."""
+    try:
+        position = list(inspect.signature(sse_client).parameters).index("on_session_created")
+    except (TypeError, ValueError):  # no such parameter (older SDKs): the session id stays unknown
+        return url_transport(hub, semconv.TRANSPORT_SSE)
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if len(args) > position:
+            relay = SessionIdRelay(args[position])
+            args = (*args[:position], relay, *args[position + 1 :])
+        else:
+            relay = SessionIdRelay(kwargs.get("on_session_created"))
+            kwargs = {**kwargs, "on_session_created": relay}
+        cm = wrapped(*args, **kwargs)
+        try:
+            endpoint = endpoint_for_url(url_argument(args, kwargs), semconv.TRANSPORT_SSE)
+            return TransportProxy(cm, hub, endpoint, relay.bind)
+        except Exception:
+            report_internal_error("sse_transport")
+            return cm
+
+    return wrapper
+
+
 def url_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return kwargs.get("url", args[0] if args else None)
 
@@ -312,12 +366,17 @@ def wrap_shared_transports(
     """SSE, stdio and the in-memory pair: the same functions on both SDK lines; the import sites differ."""
     from mcp_otel.adapters._stdio import stdio_transport_wrapper  # _stdio builds on this module
 
-    patcher.wrap_function(
-        "mcp.client.sse",
-        "sse_client",
-        ["mcp.client.session_group", "mcp.client.__main__", "fastmcp.client.transports.sse"],
-        url_transport(hub, semconv.TRANSPORT_SSE),
-    )
+    try:
+        from mcp.client.sse import sse_client
+    except Exception:  # an optional dependency missing: nothing to patch
+        _logger.debug("mcp-otel: mcp.client.sse is not importable; SSE not instrumented", exc_info=True)
+    else:
+        patcher.wrap_function(
+            "mcp.client.sse",
+            "sse_client",
+            ["mcp.client.session_group", "mcp.client.__main__", "fastmcp.client.transports.sse"],
+            sse_transport(hub, sse_client),
+        )
     patcher.wrap_function(
         "mcp.client.stdio", "stdio_client", stdio_sites, stdio_transport_wrapper(hub, stdio_endpoint)
     )
