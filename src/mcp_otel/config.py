@@ -46,7 +46,7 @@ class Config:
         retry_window: seconds within which a repeat of a failed request counts as a retry (0: off).
         track_streams: attribute anyio memory-object streams to sessions and report leaks.
         capture_leak_origin: record where each leaked stream was created (a frame walk per stream).
-        result_error_detector: server side, mark ``tools/call`` results that report a failure in their
+        result_error_detector: client and server, mark ``tools/call`` results that report a failure in their
             payload (``{"success": false, "error": ...}``) as ``error.type=tool_error``: True for the built-in
             detector, or a callable ``detector(result: dict) -> bool | str`` given the wire-form result.
     """

@@ -12,9 +12,8 @@ session's span: the session span is long-lived, never current, and lives in its 
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from opentelemetry.util.types import AttributeValue
 from mcp_otel import semconv
 from mcp_otel.errors import ErrorInfo, from_code, from_exception, is_cancellation, rpc_error
 from mcp_otel.propagation import extract_context
+from mcp_otel.results import to_json, tool_result_error
 from mcp_otel.session import Operation, RequestInfo, record_leak_event, request_attributes
 from mcp_otel.streams import StreamLedger, TrackedStream
 from mcp_otel.telemetry import Telemetry, guarded, pick, report_internal_error
@@ -251,22 +251,7 @@ class ServerCall:
                 self.session.on_initialized(protocol_version)
         error: ErrorInfo | None = None
         if self.method == "tools/call":
-            config = self._telemetry.config
-            detector = _resolve_detector(config.result_error_detector)
-            wire: Any = None
-            if payload is not None and (detector is not None or config.capture_content):
-                wire = _safe_payload(payload)
-            if config.capture_content and isinstance(wire, Mapping) and self.op.span.is_recording():
-                content = wire.get("structuredContent", wire.get("content"))
-                self.op.span.set_attribute(
-                    semconv.GEN_AI_TOOL_CALL_RESULT, self._telemetry.clip(_to_json(content))
-                )
-            if is_error:
-                error = ErrorInfo(semconv.ERROR_TOOL)
-            elif detector is not None and isinstance(wire, Mapping):
-                found = _run_detector(detector, wire)
-                if found:
-                    error = ErrorInfo(semconv.ERROR_TOOL, message=found if isinstance(found, str) else None)
+            error = tool_result_error(self._telemetry, self.op.span, is_error, payload)
         self._finish(error)
 
     @guarded
@@ -358,7 +343,7 @@ def start_server_call(
             links=links or None,
         )
         if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
-            span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(_to_json(info.arguments)))
+            span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
         op = Operation(telemetry, span, attributes, telemetry.server_operation_duration, None)
         return ServerCall(telemetry, op, info.method, session)
     except Exception:
@@ -367,73 +352,3 @@ def start_server_call(
 
 
 # --- result-error detection -----------------------------------------------------------------------
-ResultErrorDetector = Callable[[Mapping[str, Any]], Any]
-
-_MAX_TEXT_TO_PARSE = 65536
-
-
-def detect_result_error(result: Mapping[str, Any]) -> bool | str:
-    """The default detector: a tool result shaped ``{"success": false, "error": ...}``.
-
-    ``result`` is the ``tools/call`` result in its wire form. The payload is looked for in
-    ``structuredContent`` (also under FastMCP's ``{"result": ...}`` wrapper), else in a text content
-    block holding a JSON object. Returns the error message when there is one, True without one.
-    """
-    for candidate in _payload_candidates(result):
-        if candidate.get("success") is False:
-            message = candidate.get("error")
-            if isinstance(message, Mapping):
-                message = message.get("message")
-            return str(message) if message else True
-    return False
-
-
-def _payload_candidates(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    structured = result.get("structuredContent")
-    if isinstance(structured, Mapping):
-        inner = structured.get("result")
-        return [structured, inner] if isinstance(inner, Mapping) else [structured]
-    out: list[Mapping[str, Any]] = []
-    content = result.get("content")
-    if isinstance(content, list):
-        for block in content[:4]:
-            text = block.get("text") if isinstance(block, Mapping) else None
-            if isinstance(text, str) and text[:1] == "{" and len(text) <= _MAX_TEXT_TO_PARSE:
-                try:
-                    value = json.loads(text)
-                except ValueError:
-                    continue
-                if isinstance(value, Mapping):
-                    out.append(value)
-    return out
-
-
-def _resolve_detector(option: Any) -> ResultErrorDetector | None:
-    if option is None or option is False:
-        return None
-    if callable(option):
-        return option  # type: ignore[no-any-return]
-    return detect_result_error if option else None
-
-
-def _run_detector(detector: ResultErrorDetector, wire: Mapping[str, Any]) -> Any:
-    try:
-        return detector(wire)
-    except Exception:  # a user's detector must not break the request or our bookkeeping
-        report_internal_error("result_error_detector")
-        return None
-
-
-def _safe_payload(payload: Callable[[], Any]) -> Any:
-    try:
-        return payload()
-    except Exception:
-        report_internal_error("server result payload")
-        return None
-
-
-def _to_json(value: Any) -> str:
-    try:
-        return json.dumps(value, default=str, ensure_ascii=False)
-    except Exception:
-        return repr(value)

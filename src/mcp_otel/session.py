@@ -19,6 +19,7 @@ from opentelemetry.util.types import AttributeValue
 
 from mcp_otel import semconv
 from mcp_otel.errors import ErrorInfo, classify, from_exception, is_cancellation
+from mcp_otel.results import to_json
 from mcp_otel.retry import RETRY_SCOPE, RetryDetector
 from mcp_otel.streams import STREAM_OWNER, StreamLedger, TrackedStream
 from mcp_otel.telemetry import Telemetry, guarded, pick, report_internal_error
@@ -465,7 +466,7 @@ def start_client_operation(
         links=links,
     )
     if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
-        span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(_to_json(info.arguments)))
+        span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
     operation = Operation(telemetry, span, attributes, telemetry.client_operation_duration, session)
     operation._retry = retry
     if session is not None:
@@ -510,12 +511,3 @@ _ENDED_UNDER_REQUEST = ErrorInfo(
 
 # The handshake repeats on every new session by design; it is not a retry of anything.
 _NOT_RETRIED = frozenset({"initialize", "server/discover", "notifications/initialized", "ping"})
-
-
-def _to_json(value: Any) -> str:
-    import json
-
-    try:
-        return json.dumps(value, default=str, ensure_ascii=False)
-    except Exception:
-        return repr(value)

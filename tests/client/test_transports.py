@@ -233,3 +233,43 @@ async def test_auto_mode_against_a_legacy_server_records_the_failed_probe() -> N
     assert _attrs(session)["mcp.protocol.version"] != "2026-07-28"
     assert _attrs(session)["mcp.session.id"]
     assert _attrs(session)["mcp_otel.session.end_reason"] == "closed"
+
+
+@pytest.mark.parametrize("option", ["off", "on", "callable", "raising"])
+async def test_client_result_error_detector(http_sdk_server: RunningServer, option: str) -> None:
+    """The client marks a tool result that reports failure in its payload, as the server side does."""
+    kwargs = {
+        "off": {},
+        "on": {"result_error_detector": True},
+        "callable": {"result_error_detector": lambda result: "custom" if "db down" in str(result) else False},
+        "raising": {"result_error_detector": lambda result: 1 / 0},
+    }[option]
+    with instrumented(**kwargs) as cap:
+        async with open_connection("streamable-http", http_sdk_server.url) as conn:
+            result = await conn.session.call_tool("soft_fail", {})
+            await conn.session.call_tool("add", {"a": 1, "b": 2})
+    assert not is_error(result)  # the application sees the result unchanged
+    assert "error.type" not in _attrs(cap.one("tools/call add"))
+    span = cap.one("tools/call soft_fail")
+    if option in ("off", "raising"):
+        assert "error.type" not in _attrs(span) and span.status.status_code == StatusCode.UNSET
+        return
+    assert _attrs(span)["error.type"] == "tool_error"
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.status.description == ("custom" if option == "callable" else "db down")
+    points = cap.metrics()["mcp.client.operation.duration"]
+    assert any(p.attributes.get("error.type") == "tool_error" for p in points)
+
+
+async def test_client_records_results_only_when_opted_in(http_sdk_server: RunningServer) -> None:
+    for capture in (False, True):
+        with instrumented(capture_content=capture, max_attribute_length=200) as cap:
+            async with open_connection("streamable-http", http_sdk_server.url) as conn:
+                await conn.session.call_tool("add", {"a": 1, "b": 2})
+        attributes = _attrs(cap.one("tools/call add"))
+        if not capture:
+            assert "gen_ai.tool.call.result" not in attributes
+            assert "gen_ai.tool.call.arguments" not in attributes
+        else:
+            assert "3" in attributes["gen_ai.tool.call.result"]
+            assert len(attributes["gen_ai.tool.call.result"]) <= 200

@@ -18,6 +18,7 @@ from mcp_otel.adapters._client import (
 )
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier
+from mcp_otel.results import tool_result_error
 from mcp_otel.session import ClientSessionRecord, Endpoint, RequestInfo, start_client_operation
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
@@ -203,10 +204,16 @@ class McpV1ClientAdapter:
                 op.set_attribute(key, value, metric=key == semconv.MCP_PROTOCOL_VERSION)
         elif record is not None and record.session_id is None:
             record.refresh_session_id()
-        if getattr(result, "isError", False) is True:
-            op.finish(TOOL_ERROR)
-        else:
-            op.finish()
+        error = TOOL_ERROR if getattr(result, "isError", False) is True else None
+        config = self.telemetry.config
+        if method == "tools/call" and (config.result_error_detector is not None or config.capture_content):
+            error = tool_result_error(self.telemetry, op.span, error is not None, lambda: _wire(result))
+        op.finish(error)
+
+
+def _wire(result: Any) -> Any:
+    """A result model in its wire form (camelCase keys), as the server sent it."""
+    return result.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
 def _bind_session_id_getter(streams: Any, record: ClientSessionRecord) -> None:

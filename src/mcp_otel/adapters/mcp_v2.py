@@ -32,6 +32,7 @@ from mcp_otel.adapters._client import (
 )
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier, merged_meta
+from mcp_otel.results import tool_result_error
 from mcp_otel.session import (
     OPENING,
     ClientSessionRecord,
@@ -281,10 +282,11 @@ class McpV2ClientAdapter:
                 op.set_attribute(key, value)
         if record is not None and record.protocol_version:
             op.set_attribute(semconv.MCP_PROTOCOL_VERSION, record.protocol_version, metric=True)
-        if _field(result, "isError", "is_error") is True:
-            op.finish(TOOL_ERROR)
-        else:
-            op.finish()
+        error = TOOL_ERROR if _field(result, "isError", "is_error") is True else None
+        config = self.telemetry.config
+        if method == "tools/call" and (config.result_error_detector is not None or config.capture_content):
+            error = tool_result_error(self.telemetry, op.span, error is not None, lambda: result)
+        op.finish(error)
 
     def _notify(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """mcp 2.x sends a courtesy ``notifications/cancelled`` when a request times out or is cancelled."""
