@@ -11,7 +11,7 @@ itself opens the request's CLIENT span (the attributes our span carries), inject
 ``_meta`` and records the duration histogram, i.e. the least any instrumentation that meets the telemetry
 contract pays per request with this SDK. mcp-otel's own cost is the distance from the floor.
 
-    python benchmarks/overhead.py [--calls 200] [--rounds 15] [--transport stdio] [--json out.json]
+    python benchmarks/overhead.py [--calls 200] [--rounds 15] [--transport stdio [--floor-parts]] [--json out.json]
 """
 
 from __future__ import annotations
@@ -66,9 +66,15 @@ async def stdio_session() -> AsyncIterator[Any]:
 class SdkFloor:
     """The per-request telemetry the contract asks for, done inline by the benchmark loop."""
 
-    def __init__(self, tracer_provider: TracerProvider, meter_provider: MeterProvider) -> None:
+    # --floor-parts: the floor's pieces alone, to see where its cost goes
+    PARTS = ("span, not current", "valid context only", "histogram only")
+
+    def __init__(
+        self, tracer_provider: TracerProvider, meter_provider: MeterProvider, part: str | None = None
+    ) -> None:
         from mcp_otel import semconv
 
+        self.part = part
         self.tracer = tracer_provider.get_tracer("sdk-floor")
         self.histogram = meter_provider.get_meter("sdk-floor").create_histogram(
             semconv.METRIC_CLIENT_OPERATION_DURATION,
@@ -89,12 +95,36 @@ class SdkFloor:
         from opentelemetry.trace import SpanKind
 
         start = time.perf_counter()
+        if self.part is not None:
+            await self._call_part(session, i, start)
+            return
         with self.tracer.start_as_current_span(
             "tools/call add", kind=SpanKind.CLIENT, attributes=self.span_attributes
         ):
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
             await session.call_tool("add", {"a": i, "b": 1}, meta=carrier)
+            self.histogram.record(time.perf_counter() - start, self.metric_attributes)
+
+    async def _call_part(self, session: Any, i: int, start: float) -> None:
+        from opentelemetry import context, trace
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+        if self.part == "span, not current":
+            span = self.tracer.start_span(
+                "tools/call add", kind=SpanKind.CLIENT, attributes=self.span_attributes
+            )
+            await session.call_tool("add", {"a": i, "b": 1})
+            span.end()
+        elif self.part == "valid context only":  # no SDK span: what the SDK and MCP do when one is current
+            ids = SpanContext(trace_id=0xABC, span_id=0x100 + i, is_remote=False, trace_flags=TraceFlags(1))
+            token = context.attach(trace.set_span_in_context(NonRecordingSpan(ids)))
+            try:
+                await session.call_tool("add", {"a": i, "b": 1})
+            finally:
+                context.detach(token)
+        else:
+            await session.call_tool("add", {"a": i, "b": 1})
             self.histogram.record(time.perf_counter() - start, self.metric_attributes)
 
 
@@ -135,6 +165,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--transport", choices=["memory", "stdio"], default="memory")
+    parser.add_argument(
+        "--floor-parts", action="store_true", help="stdio: also time the floor's pieces alone"
+    )
     args = parser.parse_args()
 
     import logging
@@ -147,7 +180,10 @@ def main() -> None:
     instrumentor = McpInstrumentor()
 
     labels = ["plain", "mcp-otel"] + (["SDK floor"] if args.transport == "stdio" else [])
-    floor = SdkFloor(tracer_provider, meter_provider)
+    floors = {"SDK floor": SdkFloor(tracer_provider, meter_provider)}
+    if args.floor_parts and args.transport == "stdio":
+        floors.update({part: SdkFloor(tracer_provider, meter_provider, part) for part in SdkFloor.PARTS})
+        labels += list(SdkFloor.PARTS)
     results: dict[str, list[tuple[float, float]]] = {label: [] for label in labels}
     anyio.run(one_round, server, 20, args.transport)  # warm imports and caches
     for _ in range(args.rounds):
@@ -162,7 +198,7 @@ def main() -> None:
                         server,
                         args.calls,
                         args.transport,
-                        floor if label == "SDK floor" else None,
+                        floors.get(label),
                     )
                 )
             finally:
@@ -183,11 +219,11 @@ def main() -> None:
     print(
         f"mcp {MCP_VERSION}, Python {py}: {args.rounds} interleaved rounds x {args.calls} {args.transport} tools/call"
     )
-    print(f"{'':10} {'wall us/call':>14} {'cpu us/call':>14} {'wall ratio':>11} {'cpu ratio':>10}")
+    print(f"{'':18} {'wall us/call':>14} {'cpu us/call':>14} {'wall ratio':>11} {'cpu ratio':>10}")
     for label, row in summary.items():
         wall_ratio = row["wall_us"] / plain["wall_us"]
         cpu_ratio = row["cpu_us"] / plain["cpu_us"]
-        print(f"{label:10} {row['wall_us']:14.1f} {row['cpu_us']:14.1f} {wall_ratio:11.3f} {cpu_ratio:10.3f}")
+        print(f"{label:18} {row['wall_us']:14.1f} {row['cpu_us']:14.1f} {wall_ratio:11.3f} {cpu_ratio:10.3f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(
