@@ -212,6 +212,16 @@ async def test_trace_context_reaches_server_meta(mode: str) -> None:
     assert SEEN_META and SEEN_META[-1].get("traceparent", "").startswith(expected)
 
 
+async def test_no_trace_context_in_meta_when_propagation_is_off(mode: str) -> None:
+    """propagate=False: nothing in _meta, including what mcp 2.x's dispatcher would inject by itself."""
+    SEEN_META.clear()
+    with instrumented(propagate=False) as cap:
+        async with open_session(build_server(), mode=mode) as s:
+            await s.call_tool("show_meta")
+    assert cap.one("tools/call show_meta")  # still traced
+    assert SEEN_META and not {"traceparent", "tracestate", "baggage"} & set(SEEN_META[-1])
+
+
 async def test_caller_meta_is_not_mutated() -> None:
     if MCP_MAJOR < 2:
         pytest.skip("call_tool(meta=...) is an mcp 2.x API")

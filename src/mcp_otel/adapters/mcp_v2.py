@@ -135,6 +135,9 @@ class McpV2ClientAdapter:
         patcher.wrap(jsonrpc_dispatcher.JSONRPCDispatcher, "send_raw_request", self._send_raw_request)
         patcher.wrap(DirectDispatcher, "send_raw_request", self._send_raw_request)
         patcher.wrap(jsonrpc_dispatcher, "otel_span", self._otel_span)
+        if not self.telemetry.config.propagate and hasattr(jsonrpc_dispatcher, "inject_trace_context"):
+            # The dispatcher injects the current context into _meta by itself; propagate=False means none.
+            patcher.wrap(jsonrpc_dispatcher, "inject_trace_context", _no_injection)
         patcher.wrap(jsonrpc_dispatcher.JSONRPCDispatcher, "notify", self._notify)
 
     # --- session layers ---------------------------------------------------------------------------
@@ -320,6 +323,10 @@ class _AdoptedSpan:
 
     def __exit__(self, *exc_info: Any) -> None:
         return None
+
+
+def _no_injection(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+    return None
 
 
 # The 2026-07-28 envelope key (mcp_types.PROTOCOL_VERSION_META_KEY) that stamps a request's version.
