@@ -87,3 +87,46 @@ async def test_shut_down_tracer_provider_is_harmless() -> None:
     finally:
         instrumentor.uninstrument()
     assert got == expected
+
+
+class RaisingPropagator:
+    """A global propagator whose inject explodes (extract is a no-op)."""
+
+    fields = frozenset({"traceparent"})
+
+    def inject(self, carrier, context=None, setter=None) -> None:
+        raise RuntimeError("propagator exploded")
+
+    def extract(self, carrier, context=None, getter=None):
+        from opentelemetry.context import get_current
+
+        return context if context is not None else get_current()
+
+
+async def _outcomes_or_exception() -> object:
+    try:
+        return await _outcomes()
+    except BaseException as exc:  # mcp 2.x's own dispatcher injects too, and does not survive this
+        return (type(exc), str(exc))
+
+
+async def test_raising_propagator_keeps_results_and_ends_spans() -> None:
+    """A fault in the _meta injection: the application sees what it sees without mcp-otel, and on mcp 1.x
+    (where only we inject) the calls succeed and their request spans still end."""
+    from opentelemetry import propagate
+
+    from support.capture import instrumented
+    from support.env import MCP_MAJOR
+
+    previous = propagate.get_global_textmap()
+    propagate.set_global_textmap(RaisingPropagator())
+    try:
+        expected = await _outcomes_or_exception()
+        with instrumented() as cap:
+            got = await _outcomes_or_exception()
+    finally:
+        propagate.set_global_textmap(previous)
+    assert got == expected
+    if MCP_MAJOR == 1:
+        assert cap.one("tools/call add").end_time is not None
+        assert cap.one("tools/call fail_tool").attributes["error.type"] == "tool_error"

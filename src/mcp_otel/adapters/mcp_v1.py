@@ -180,15 +180,19 @@ class McpV1ClientAdapter:
                 op = record.start_request(info)
             else:
                 op = start_client_operation(self.telemetry, info, {}, None, None, None)
-            call_args = args
+        except Exception:
+            report_internal_error("mcp_v1._start")
+            return None
+        # The span is started: a fault in the injection must not lose it (it would never end).
+        call_args = args
+        try:
             if self.telemetry.config.propagate and args:
                 carrier = inject_carrier(op.context)
                 if carrier:
                     call_args = (_RequestWithMeta(args[0], carrier), *args[1:])
-            return op, record, call_args
         except Exception:
             report_internal_error("mcp_v1._start")
-            return None
+        return op, record, call_args
 
     @guarded
     def _finished(self, op: Any, record: ClientSessionRecord | None, request: Any, result: Any) -> None:

@@ -259,6 +259,11 @@ class McpV2ClientAdapter:
                 op = record.start_request(info)
             else:
                 op = start_client_operation(self.telemetry, info, {}, None, None, None)
+        except Exception:
+            report_internal_error("mcp_v2._start")
+            return None
+        # The span is started: from here a fault must not lose it (it would never end), only the extras.
+        try:
             if info.method == "server/discover":
                 # The probe proposes a version in its _meta envelope; the session adopts one only later.
                 _set_proposed_version(op, kwargs.get("params", args[1] if len(args) > 1 else None))
@@ -266,10 +271,9 @@ class McpV2ClientAdapter:
             # in-process one does not inject, so we do.
             if self.telemetry.config.propagate and not hasattr(dispatcher, "_pending"):
                 args, kwargs = _with_trace_meta(op, args, kwargs)
-            return op, record, info.method, args, kwargs
         except Exception:
             report_internal_error("mcp_v2._start")
-            return None
+        return op, record, info.method, args, kwargs
 
     @guarded
     def _finished(self, op: Operation, record: ClientSessionRecord | None, method: str, result: Any) -> None:
