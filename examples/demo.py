@@ -40,26 +40,10 @@ def tracer_provider() -> TracerProvider:
 
 
 def build_app():
-    if MCP_MAJOR >= 2:
-        from mcp.server.mcpserver import MCPServer
-        from mcp.server.mcpserver.exceptions import ToolError
+    """The examples' weather server (one tool that works, one that fails) plus a tool too slow to wait for."""
+    from weather_server import build_server  # examples/weather_server.py, beside this file
 
-        server = MCPServer("weather")
-    else:
-        from mcp.server.fastmcp import FastMCP
-        from mcp.server.fastmcp.exceptions import ToolError
-
-        server = FastMCP("weather")
-
-    @server.tool()
-    def get_weather(city: str) -> str:
-        """Today's weather."""
-        return f"sunny in {city}"
-
-    @server.tool()
-    def get_forecast(city: str) -> str:
-        """A tool that fails: the forecast service is down."""
-        raise ToolError(f"forecast service unavailable for {city}")
+    server = build_server()
 
     @server.tool()
     async def slow_report(seconds: float) -> str:
