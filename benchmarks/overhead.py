@@ -30,12 +30,14 @@ from typing import Any
 
 import anyio
 from _contender import build_server  # one server for every benchmark
+from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from mcp_otel import McpInstrumentor
+from mcp_otel import McpInstrumentor, semconv
 
 MCP_VERSION = importlib.metadata.version("mcp")
 MCP_MAJOR = int(MCP_VERSION.split(".")[0])
@@ -72,8 +74,6 @@ class SdkFloor:
     def __init__(
         self, tracer_provider: TracerProvider, meter_provider: MeterProvider, part: str | None = None
     ) -> None:
-        from mcp_otel import semconv
-
         self.part = part
         self.tracer = tracer_provider.get_tracer("sdk-floor")
         self.histogram = meter_provider.get_meter("sdk-floor").create_histogram(
@@ -91,9 +91,6 @@ class SdkFloor:
         self.span_attributes = {**self.metric_attributes, "jsonrpc.request.id": "2", "mcp.session.id": "-"}
 
     async def call(self, session: Any, i: int) -> None:
-        from opentelemetry import propagate
-        from opentelemetry.trace import SpanKind
-
         start = time.perf_counter()
         if self.part is not None:
             await self._call_part(session, i, start)
@@ -107,9 +104,6 @@ class SdkFloor:
             self.histogram.record(time.perf_counter() - start, self.metric_attributes)
 
     async def _call_part(self, session: Any, i: int, start: float) -> None:
-        from opentelemetry import context, trace
-        from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
-
         if self.part == "span, not current":
             span = self.tracer.start_span(
                 "tools/call add", kind=SpanKind.CLIENT, attributes=self.span_attributes
