@@ -73,6 +73,7 @@ class _HoldBack(logging.Filter):
             return True
         if record.levelno >= logging.WARNING:
             guard.note_cause(record.getMessage())
+            guard.retrying = guard.in_flight  # the OTLP exporters log each failed attempt before a retry
         return False
 
 
@@ -109,6 +110,8 @@ class ExporterGuard:
         self.failed = 0  # items (spans, log records) or exports (metrics) that did not reach the exporter
         self.cause: str | None = None
         self._hurry: float | None = None
+        self.in_flight = False
+        self.retrying = False  # the export in flight has failed at least once and is waiting to retry
         self._preferred_temporality = preferred_temporality or {}
         self._preferred_aggregation = preferred_aggregation or {}
 
@@ -149,6 +152,7 @@ class ExporterGuard:
             self.failed += count
             return self._failure
         _exporting.guard = self
+        self.in_flight, self.retrying = True, False
         try:
             result = inner.export(batch, *args, **kwargs)
         except Exception as exc:
@@ -156,6 +160,7 @@ class ExporterGuard:
             result = self._failure
         finally:
             _exporting.guard = None
+            self.in_flight = self.retrying = False
         if result == self._failure:
             self.failed += count
         return result
@@ -195,6 +200,8 @@ class ExporterGuard:
         """
         self._hurry = max(seconds / 2, 0.05)
         self._apply_hurry()
+        if self.retrying:  # an export already failing against the endpoint: the rest would fail too
+            self.close()
 
     def _apply_hurry(self) -> None:
         if self._hurry is None:
