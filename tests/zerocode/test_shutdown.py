@@ -36,6 +36,7 @@ from support.zerocode import (
 CLIENT_APP = str(ZEROCODE_APPS / "client_app.py")
 UVICORN_APP = str(ZEROCODE_APPS / "uvicorn_app.py")
 LATE_PROVIDER_APP = str(ZEROCODE_APPS / "late_provider_app.py")
+STDIO_EXIT_SERVER = str(ZEROCODE_APPS / "stdio_exit_server.py")
 # Spans and metrics stay queued until exit: only a flush at shutdown can deliver them.
 QUEUED = {"OTEL_BSP_SCHEDULE_DELAY": "600000", "OTEL_METRIC_EXPORT_INTERVAL": "600000"}
 
@@ -75,6 +76,29 @@ def test_sigterm_after_a_finished_request_delivers_the_server_spans(launch: str)
             lambda: _server_metrics(receiver, "zc-uvicorn") or None, timeout=10
         )
         assert "Traceback" not in logs and "mcp-otel" not in logs, logs
+
+
+def test_stdio_server_flushes_when_it_stops() -> None:
+    """The stdio server's spans leave when its transport closes, before anything can kill it."""
+    client = f"""
+import sys, anyio
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+async def main():
+    params = StdioServerParameters(command=sys.executable, args=[{STDIO_EXIT_SERVER!r}])
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        await session.call_tool("add", {{"a": 1, "b": 2}})
+
+anyio.run(main)
+"""
+    with OtlpReceiver() as receiver:
+        run_python(["-c", client], zerocode_env(receiver, "zc-stdio-stop", extra=QUEUED))
+        # (the server's service name is its program's: OTEL_SERVICE_NAME is not passed to stdio servers)
+        server = receiver.wait_for(lambda: receiver.spans("tools/call add", kind="SERVER"), timeout=10)
+        client_span = one(service_spans(receiver, "zc-stdio-stop", name="tools/call add", kind="CLIENT"))
+        assert one(server).parent_span_id == client_span.span_id
 
 
 def _exit_delay(args: list[str], env: dict[str, str], marker: str) -> tuple[float, str, str, int]:
