@@ -71,7 +71,10 @@ def test_sigterm_after_a_finished_request_delivers_the_server_spans(launch: str)
         server_span = one(spans)
         assert server_span.kind == "SERVER"
         assert server_span.parent_span_id == one(client).span_id
-        assert {s.name for s in service_spans(receiver, "zc-uvicorn")} >= {"tools/call add", "tools/call echo"}
+        assert {s.name for s in service_spans(receiver, "zc-uvicorn")} >= {
+            "tools/call add",
+            "tools/call echo",
+        }
         assert "mcp.server.operation.duration" in receiver.wait_for(
             lambda: _server_metrics(receiver, "zc-uvicorn") or None, timeout=10
         )

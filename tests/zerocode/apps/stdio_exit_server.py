@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from uvicorn_app import server  # noqa: E402
+from uvicorn_app import server
 
 server.run()  # stdio
 os._exit(0)
