@@ -293,8 +293,11 @@ def managed() -> dict[str, Any]:
         return dict(_state.providers)
 
 
-def _bounded(work: Callable[[], None], seconds: float, name: str) -> bool:
-    """Run ``work`` in a daemon thread and wait at most ``seconds``; True when it finished in time."""
+def _bounded(
+    work: Callable[[], None], seconds: float, name: str, give_up: Callable[[], bool] | None = None
+) -> bool:
+    """Run ``work`` in a daemon thread and wait at most ``seconds`` (less once ``give_up()`` is true);
+    True when it finished in time."""
     done = threading.Event()
 
     def run() -> None:
@@ -306,7 +309,13 @@ def _bounded(work: Callable[[], None], seconds: float, name: str) -> bool:
             done.set()
 
     threading.Thread(target=run, name=f"mcp-otel-{name}", daemon=True).start()
-    return done.wait(seconds)
+    if give_up is None:
+        return done.wait(seconds)
+    deadline = time.monotonic() + seconds
+    while not done.wait(min(0.02, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline or give_up():
+            return False
+    return True
 
 
 def flush(reason: str = "flush") -> bool:
@@ -320,11 +329,15 @@ def flush(reason: str = "flush") -> bool:
         if not providers or _state.exiting:
             return True
 
+        guards = list(_state.guards)
+
         def work() -> None:
             for provider in providers:
                 provider.force_flush()
 
-        return _bounded(work, shutdown_timeout(), reason)
+        # An export that already failed once is retrying against an endpoint that is down: waiting
+        # longer would only delay the server's stop (the retry goes on in the background until exit).
+        return _bounded(work, shutdown_timeout(), reason, lambda: any(g.retrying for g in guards))
     except Exception:
         _logger.debug("mcp-otel: flush failed", exc_info=True)
         return False

@@ -1,0 +1,212 @@
+"""Start-up cost of mcp-otel (issue 14 goal 1) and exit delay with an unreachable endpoint (issue 15 item 2).
+
+    python benchmarks/startup.py                      # this interpreter's environment
+    python benchmarks/startup.py --envs v1 v2         # .venvs/v1 and .venvs/v2, side by side, interleaved
+    python benchmarks/startup.py --rounds 21 --exit-rounds 5
+
+Start-up: wall time of fresh interpreters, every case once per round in a shuffled order (so machine noise
+falls on all cases alike), medians over the rounds:
+
+* ``unset``: ``python -c "import mcp"`` without ``MCP_OTEL_AUTO_INSTRUMENT``;
+* ``auto grpc`` / ``auto http``: the same with ``MCP_OTEL_AUTO_INSTRUMENT=true`` and an OTLP endpoint
+  (gRPC / HTTP-protobuf): the start-up hook instruments at ``import mcp``; the SDK is configured at the first
+  span and the exporter built in a background thread, so neither is on this path;
+* ``sdk`` / ``sdk+instrument()``: ``import mcp`` with the SDK already imported, without / with
+  ``McpInstrumentor().instrument()`` (what instrument() in code costs).
+
+Inside the ``sdk+instrument()`` child, the time of ``import mcp_otel.instrumentor`` and of the
+``instrument()`` call itself are reported too; inside ``auto grpc`` the first span (which configures the SDK)
+is timed.
+
+Exit: an MCP client over stdio (tests/zerocode/apps/client_app.py, which spawns an instrumented stdio
+server), the OTLP endpoint a closed port: wall time uninstrumented vs ``MCP_OTEL_AUTO_INSTRUMENT=true``
+(gRPC and HTTP), and the stderr lines the instrumented run printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT_APP = ROOT / "tests" / "zerocode" / "apps" / "client_app.py"
+
+PROBE = """
+import time, json, sys
+t0 = time.perf_counter()
+{pre}
+t1 = time.perf_counter()
+import mcp
+t2 = time.perf_counter()
+{post}
+print("STARTUP " + json.dumps(extra), file=sys.stderr)
+"""
+
+CASES: dict[str, tuple[dict[str, str | None], str, str]] = {
+    # name: (environment, code before `import mcp`, code after it; `extra` collects in-child timings)
+    "unset": ({}, "", "extra = {}"),
+    "auto grpc": (
+        {"MCP_OTEL_AUTO_INSTRUMENT": "true", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+        "",
+        "from opentelemetry import trace\n"
+        "t3 = time.perf_counter()\n"
+        "trace.get_tracer('startup').start_span('first').end()\n"
+        "extra = {'first_span_ms': (time.perf_counter() - t3) * 1000}",
+    ),
+    "auto http": (
+        {"MCP_OTEL_AUTO_INSTRUMENT": "true", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+        "",
+        "extra = {}",
+    ),
+    "sdk": ({}, "import opentelemetry.sdk.trace, opentelemetry.sdk.metrics", "extra = {}"),
+    "sdk+instrument()": (
+        {},
+        "import opentelemetry.sdk.trace, opentelemetry.sdk.metrics",
+        "t3 = time.perf_counter()\n"
+        "from mcp_otel.instrumentor import McpInstrumentor\n"
+        "t4 = time.perf_counter()\n"
+        "McpInstrumentor().instrument()\n"
+        "t5 = time.perf_counter()\n"
+        "extra = {'import_ms': (t4 - t3) * 1000, 'instrument_ms': (t5 - t4) * 1000}",
+    ),
+}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env() -> dict[str, str]:
+    drop = ("OTEL_", "MCP_OTEL_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.pop("TRACEPARENT", None)
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{closed_port()}"
+    return env
+
+
+def run_case(python: str, case: str) -> tuple[float, dict[str, float]]:
+    variables, pre, post = CASES[case]
+    env = base_env()
+    env.update({k: v for k, v in variables.items() if v is not None})
+    code = PROBE.format(pre=pre, post=post)
+    start = time.perf_counter()
+    proc = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{python} {case}: exit {proc.returncode}\n{proc.stderr}")
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("STARTUP "))
+    return elapsed * 1000, json.loads(line[len("STARTUP ") :])
+
+
+def python_of(env_name: str) -> str:
+    if env_name == "current":
+        return sys.executable
+    return str(ROOT / ".venvs" / env_name / "bin" / "python")
+
+
+def label(python: str) -> str:
+    out = subprocess.run(
+        [
+            python,
+            "-c",
+            "import importlib.metadata as m, sys; print(m.version('mcp'), sys.version.split()[0])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return f"mcp {out[0]} (Python {out[1]})"
+
+
+def startup(envs: list[str], rounds: int) -> None:
+    pythons = {env: python_of(env) for env in envs}
+    times: dict[tuple[str, str], list[float]] = {(e, c): [] for e in envs for c in CASES}
+    extras: dict[tuple[str, str], list[dict[str, float]]] = {(e, c): [] for e in envs for c in CASES}
+    for env in envs:  # warm the caches (.pyc, page cache) once
+        for case in CASES:
+            run_case(pythons[env], case)
+    for _ in range(rounds):
+        order = [(e, c) for e in envs for c in CASES]
+        random.shuffle(order)
+        for env, case in order:
+            ms, extra = run_case(pythons[env], case)
+            times[(env, case)].append(ms)
+            extras[(env, case)].append(extra)
+    print(f"\nStart-up: python -c 'import mcp', median of {rounds} interleaved runs (wall ms)")
+    print(f"{'environment':<28} {'case':<18} {'median':>8} {'vs base':>9} {'ratio':>6}  notes")
+    for env in envs:
+        name = label(pythons[env])
+        for case in CASES:
+            median = statistics.median(times[(env, case)])
+            base_case = "sdk" if case == "sdk+instrument()" else "unset"
+            base = statistics.median(times[(env, base_case)])
+            delta = "" if case in ("unset", "sdk") else f"{median - base:+.1f}"
+            ratio = "" if case in ("unset", "sdk") else f"{median / base:.2f}x"
+            notes = ", ".join(
+                f"{key} {statistics.median(x[key] for x in extras[(env, case)]):.1f}"
+                for key in sorted(extras[(env, case)][0])
+            )
+            print(f"{name:<28} {case:<18} {median:8.1f} {delta:>9} {ratio:>6}  {notes}")
+
+
+def exit_delay(envs: list[str], rounds: int) -> None:
+    print(
+        f"\nExit with the OTLP endpoint unreachable: stdio client + server, median of {rounds} runs (wall s)"
+    )
+    print(f"{'environment':<28} {'case':<22} {'median':>7} {'vs off':>7}  stderr lines (instrumented)")
+    for env in envs:
+        python = python_of(env)
+        results: dict[str, list[float]] = {"off": [], "auto grpc": [], "auto http/protobuf": []}
+        lines: dict[str, int] = {}
+        for _ in range(rounds):
+            order = list(results)
+            random.shuffle(order)
+            for case in order:
+                environ = base_env()
+                if case != "off":
+                    environ["MCP_OTEL_AUTO_INSTRUMENT"] = "true"
+                    environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = case.split()[1]
+                start = time.perf_counter()
+                proc = subprocess.run(
+                    [python, str(CLIENT_APP), "stdio", "sdk"],
+                    env=environ,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                results[case].append(time.perf_counter() - start)
+                if proc.returncode != 0:
+                    raise SystemExit(f"{case}: exit {proc.returncode}\n{proc.stderr}")
+                lines[case] = len(
+                    [x for x in proc.stderr.splitlines() if "client_app:" not in x and x.strip()]
+                )
+        off = statistics.median(results["off"])
+        for case, values in results.items():
+            median = statistics.median(values)
+            delta = "" if case == "off" else f"{median - off:+.2f}"
+            print(f"{label(python):<28} {case:<22} {median:7.2f} {delta:>7}  {lines.get(case, 0)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", nargs="+", default=["current"], help="names under .venvs/ (or 'current')")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--exit-rounds", type=int, default=3, help="0: skip the exit measurement")
+    args = parser.parse_args()
+    startup(args.envs, args.rounds)
+    if args.exit_rounds:
+        exit_delay(args.envs, args.exit_rounds)
+
+
+if __name__ == "__main__":
+    main()
