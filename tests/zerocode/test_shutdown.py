@@ -199,3 +199,34 @@ def test_application_provider_wins_in_either_order(order: str) -> None:
             first = wait_service_spans(receiver, "zc-late", "tools/call add", kind="CLIENT")
             assert len(first) == 1
             assert not service_spans(receiver, "zc-late", name="tools/call echo", kind="CLIENT")
+
+
+@pytest.mark.parametrize("preference", ["", "DELTA", "LOWMEMORY", "cumulative"])
+@pytest.mark.parametrize("histogram", ["", "base2_exponential_bucket_histogram"])
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_lazy_metric_reader_prefers_what_the_otlp_exporter_prefers(
+    preference: str, histogram: str, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader is built before the (lazy) OTLP metric exporter: mcp-otel's mirror of the exporter's
+    temporality and aggregation preferences must match the exporter's own."""
+    from mcp_otel import autoload
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", preference)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", histogram)
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    exporter = OTLPMetricExporter(endpoint="http://127.0.0.1:9")
+    try:
+        temporality, aggregation = autoload.otlp_metric_preferences()
+        assert temporality == exporter._preferred_temporality
+        # (an explicit-bucket histogram is the reader's default: the mirror may leave it out)
+        expected = {
+            k: type(v).__name__
+            for k, v in exporter._preferred_aggregation.items()
+            if type(v).__name__ != "ExplicitBucketHistogramAggregation"
+        }
+        assert {k: type(v).__name__ for k, v in aggregation.items()} == expected
+    finally:
+        exporter.shutdown()

@@ -19,7 +19,7 @@ import wrapt
 from opentelemetry import trace
 from opentelemetry.trace import SpanContext
 
-from mcp_otel import semconv, shutdown
+from mcp_otel import semconv
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import _stream_key
@@ -144,6 +144,13 @@ class ServerHub:
         patcher.on_import("mcp.server.streamable_http_manager", manager)
 
 
+def server_stopped() -> None:
+    """The event "an MCP server stopped"; the core flushes what mcp-otel configured (never raises)."""
+    from mcp_otel import shutdown  # not on the start-up path: a server stops once
+
+    shutdown.server_stopped()
+
+
 def _stopped_on_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``StreamableHTTPSessionManager.run()`` (the app's lifespan): its end is a server that stopped."""
     cm = wrapped(*args, **kwargs)
@@ -161,7 +168,7 @@ class _StoppedProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
-            shutdown.server_stopped()
+            server_stopped()
 
 
 class _BindingProxy(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -182,7 +189,7 @@ class _BindingProxy(wrapt.ObjectProxy):  # type: ignore[misc]
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
             if self._self_binding.kind == semconv.TRANSPORT_STDIO:  # the stdio server has stopped
-                shutdown.server_stopped()
+                server_stopped()
 
 
 def request_info(method: str, request_id: Any, get: Callable[[str], Any]) -> RequestInfo:
