@@ -203,7 +203,23 @@ def _on_mcp_imported(module: Any) -> None:
     instrumentor = McpInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry or instrumentor.busy:
         return  # opentelemetry-instrument (which imports mcp while it instruments) or the application
-    instrumentor.instrument(_mcp_otel_autoload=True)
+    if _dependencies_met():  # the same check as BaseInstrumentor's, without importlib.metadata.version()
+        instrumentor.instrument(_mcp_otel_autoload=True, skip_dep_check=True)
+
+
+def _dependencies_met() -> bool:
+    """``McpInstrumentor.instrumentation_dependencies()`` satisfied (read from the metadata headers only)."""
+    from packaging.requirements import Requirement  # imported by BaseInstrumentor already
+
+    from mcp_otel.package import _instruments, installed_version
+
+    for spec in _instruments:
+        requirement = Requirement(spec)
+        found = installed_version(requirement.name)
+        if found is None or not requirement.specifier.contains(found, prereleases=True):
+            _logger().error("mcp-otel: %r is required, found %s; MCP is not instrumented", spec, found)
+            return False
+    return True
 
 
 # --- 3. SDK configuration at the first span ---------------------------------------------------------------
