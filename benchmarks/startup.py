@@ -3,6 +3,7 @@
     python benchmarks/startup.py                      # this interpreter's environment
     python benchmarks/startup.py --envs v1 v2         # .venvs/v1 and .venvs/v2, side by side, interleaved
     python benchmarks/startup.py --rounds 21 --exit-rounds 5
+    python benchmarks/startup.py --baseline-src /tmp/old/src   # also an older mcp-otel (`git archive REV src`)
 
 Start-up: wall time of fresh interpreters, every case once per round in a shuffled order (so machine noise
 falls on all cases alike), medians over the rounds:
@@ -94,9 +95,22 @@ def base_env() -> dict[str, str]:
     return env
 
 
+BASELINE_SRC: str | None = None  # --baseline-src: cases marked "(baseline)" import mcp_otel from there
+
+
+def with_baseline(case: str, env: dict[str, str]) -> str:
+    """The case's name without its "(baseline)" mark; PYTHONPATH set for the baseline source tree."""
+    if case.endswith(" (baseline)"):
+        assert BASELINE_SRC is not None
+        env["PYTHONPATH"] = BASELINE_SRC  # before site-packages: its mcp_otel wins over the editable one
+        return case.removesuffix(" (baseline)")
+    return case
+
+
 def run_case(python: str, case: str) -> tuple[float, dict[str, float]]:
-    variables, pre, post = CASES[case]
     env = base_env()
+    case = with_baseline(case, env)
+    variables, pre, post = CASES[case]
     env.update({k: v for k, v in variables.items() if v is not None})
     code = PROBE.format(pre=pre, post=post)
     start = time.perf_counter()
@@ -130,23 +144,26 @@ def label(python: str) -> str:
 
 def startup(envs: list[str], rounds: int) -> None:
     pythons = {env: python_of(env) for env in envs}
-    times: dict[tuple[str, str], list[float]] = {(e, c): [] for e in envs for c in CASES}
-    extras: dict[tuple[str, str], list[dict[str, float]]] = {(e, c): [] for e in envs for c in CASES}
+    cases = list(CASES)
+    if BASELINE_SRC:
+        cases += [f"{c} (baseline)" for c in CASES if c.startswith("auto")]
+    times: dict[tuple[str, str], list[float]] = {(e, c): [] for e in envs for c in cases}
+    extras: dict[tuple[str, str], list[dict[str, float]]] = {(e, c): [] for e in envs for c in cases}
     for env in envs:  # warm the caches (.pyc, page cache) once
-        for case in CASES:
+        for case in cases:
             run_case(pythons[env], case)
     for _ in range(rounds):
-        order = [(e, c) for e in envs for c in CASES]
+        order = [(e, c) for e in envs for c in cases]
         random.shuffle(order)
         for env, case in order:
             ms, extra = run_case(pythons[env], case)
             times[(env, case)].append(ms)
             extras[(env, case)].append(extra)
     print(f"\nStart-up: python -c 'import mcp', median of {rounds} interleaved runs (wall ms)")
-    print(f"{'environment':<28} {'case':<18} {'median':>8} {'vs base':>9} {'ratio':>6}  notes")
+    print(f"{'environment':<28} {'case':<29} {'median':>8} {'vs base':>9} {'ratio':>6}  notes")
     for env in envs:
         name = label(pythons[env])
-        for case in CASES:
+        for case in cases:
             median = statistics.median(times[(env, case)])
             base_case = "sdk" if case == "sdk+instrument()" else "unset"
             base = statistics.median(times[(env, base_case)])
@@ -156,17 +173,19 @@ def startup(envs: list[str], rounds: int) -> None:
                 f"{key} {statistics.median(x[key] for x in extras[(env, case)]):.1f}"
                 for key in sorted(extras[(env, case)][0])
             )
-            print(f"{name:<28} {case:<18} {median:8.1f} {delta:>9} {ratio:>6}  {notes}")
+            print(f"{name:<28} {case:<29} {median:8.1f} {delta:>9} {ratio:>6}  {notes}")
 
 
 def exit_delay(envs: list[str], rounds: int) -> None:
     print(
         f"\nExit with the OTLP endpoint unreachable: stdio client + server, median of {rounds} runs (wall s)"
     )
-    print(f"{'environment':<28} {'case':<22} {'median':>7} {'vs off':>7}  stderr lines (instrumented)")
+    print(f"{'environment':<28} {'case':<33} {'median':>7} {'vs off':>7}  stderr lines")
     for env in envs:
         python = python_of(env)
         results: dict[str, list[float]] = {"off": [], "auto grpc": [], "auto http/protobuf": []}
+        if BASELINE_SRC:
+            results.update({"auto grpc (baseline)": [], "auto http/protobuf (baseline)": []})
         lines: dict[str, int] = {}
         for _ in range(rounds):
             order = list(results)
@@ -175,7 +194,7 @@ def exit_delay(envs: list[str], rounds: int) -> None:
                 environ = base_env()
                 if case != "off":
                     environ["MCP_OTEL_AUTO_INSTRUMENT"] = "true"
-                    environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = case.split()[1]
+                    environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = with_baseline(case, environ).split()[1]
                 start = time.perf_counter()
                 proc = subprocess.run(
                     [python, str(CLIENT_APP), "stdio", "sdk"],
@@ -194,7 +213,7 @@ def exit_delay(envs: list[str], rounds: int) -> None:
         for case, values in results.items():
             median = statistics.median(values)
             delta = "" if case == "off" else f"{median - off:+.2f}"
-            print(f"{label(python):<28} {case:<22} {median:7.2f} {delta:>7}  {lines.get(case, 0)}")
+            print(f"{label(python):<28} {case:<33} {median:7.2f} {delta:>7}  {lines.get(case, 0)}")
 
 
 def main() -> None:
@@ -202,7 +221,10 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=["current"], help="names under .venvs/ (or 'current')")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--exit-rounds", type=int, default=3, help="0: skip the exit measurement")
+    parser.add_argument("--baseline-src", help="a src/ tree of another mcp-otel, measured side by side")
     args = parser.parse_args()
+    global BASELINE_SRC
+    BASELINE_SRC = str(Path(args.baseline_src).resolve()) if args.baseline_src else None
     startup(args.envs, args.rounds)
     if args.exit_rounds:
         exit_delay(args.envs, args.exit_rounds)

@@ -81,6 +81,35 @@ def test_sigterm_after_a_finished_request_delivers_the_server_spans(launch: str)
         assert "mcp-otel" not in logs, logs  # (mcp 1.x logs its own tracebacks at shutdown)
 
 
+def test_sigterm_with_the_default_action_flushes_then_dies_of_it() -> None:
+    """No handler of the application's: mcp-otel's flushes, then the process dies of SIGTERM as before."""
+    program = """
+import sys, time
+import mcp
+from opentelemetry import trace
+trace.get_tracer("app").start_span("before-sigterm").end()
+print("ready", file=sys.stderr, flush=True)
+time.sleep(60)
+"""
+    with OtlpReceiver() as receiver:
+        env = zerocode_env(receiver, "zc-sigterm", extra=QUEUED)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", program],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stderr is not None and proc.stdout is not None
+        assert proc.stderr.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+        assert proc.stdout.read() == ""
+        assert proc.stderr.read() == ""
+        spans = receiver.wait_for(lambda: service_spans(receiver, "zc-sigterm", name="before-sigterm"), 10)
+        assert len(spans) == 1
+
+
 def test_stdio_server_flushes_when_it_stops() -> None:
     """The stdio server's spans leave when its transport closes, before anything can kill it."""
     client = f"""
