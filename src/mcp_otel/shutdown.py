@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -78,6 +79,8 @@ class _HoldBack(logging.Filter):
 
 
 _HOLD_BACK = _HoldBack()
+# What the OTLP exporters (1.4x) log when they stop retrying: says nothing about why the attempts failed.
+_GENERIC = ("max retries or shutdown", "aborting retry", "Exporter already shutdown")
 
 
 class ExporterGuard:
@@ -142,7 +145,11 @@ class ExporterGuard:
         return self._inner
 
     def note_cause(self, message: str) -> None:
-        self.cause = " ".join(message.split())[:300]
+        if self.cause and any(generic in message for generic in _GENERIC):
+            return  # keep the reason an attempt failed, not that retrying stopped
+        # The exporters' messages name the endpoint as configured: no userinfo, no query values (rule 4).
+        text = re.sub(r"[^\s/@,;()]+@", "", " ".join(message.split()))
+        self.cause = re.sub(r"\?[^\s,;)]*", "?REDACTED", text)[:300]
 
     # -- the exporter interface ------------------------------------------------------------------------
     def export(self, batch: Any, *args: Any, **kwargs: Any) -> Any:
@@ -395,7 +402,7 @@ def _shutdown(providers: dict[str, Any], guards: list[ExporterGuard], timeout: f
 
 
 def _report(guards: list[ExporterGuard], finished: bool, timeout: float) -> None:
-    """One line per signal whose export failed (never one per batch or retry)."""
+    """One short line per signal whose export failed (never one per batch or retry)."""
     by_signal: dict[str, list[ExporterGuard]] = {}
     for guard in guards:
         by_signal.setdefault(guard.signal, []).append(guard)
@@ -406,18 +413,37 @@ def _report(guards: list[ExporterGuard], finished: bool, timeout: float) -> None
         if not failed:
             continue
         reported = True
-        names = ",".join(sorted({g.exporter_name for g in group}))
         cause = next((g.cause for g in group if g.cause), None)
+        if cause and len(cause) > 100:
+            cause = cause[:99] + "…"
         _logger.warning(
-            "mcp-otel: %s not exported: %d (%s)%s%s",
-            SIGNAL_NAMES.get(signal_name, signal_name),
+            "mcp-otel: %d %s not exported%s (%s)%s%s",
             failed,
-            names,
+            SIGNAL_NAMES.get(signal_name, signal_name),
+            _destination(signal_name),
+            ",".join(sorted({g.exporter_name for g in group})),
             late,
             f": {cause}" if cause else "",
         )
     if not reported and not finished:
         _logger.warning("mcp-otel: telemetry export did not finish%s", late)
+
+
+def _destination(signal_name: str) -> str:
+    """`` to host:port`` of the OTLP endpoint for ``signal_name`` (never userinfo, path or query)."""
+    from urllib.parse import urlsplit
+
+    raw = (
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal_name.upper()}_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or ""
+    ).strip()
+    try:
+        parts = urlsplit(raw if "//" in raw else f"//{raw}")
+        host = parts.hostname
+        return f" to {host}:{parts.port}" if host and parts.port else (f" to {host}" if host else "")
+    except ValueError:
+        return ""
 
 
 def _at_exit() -> None:
