@@ -160,7 +160,12 @@ def test_unreachable_endpoint_exit_is_bounded_and_says_so_once(protocol: str) ->
     env = zerocode_env(
         None,
         "zc-unreachable",
-        extra={"OTEL_EXPORTER_OTLP_ENDPOINT": closed, "OTEL_EXPORTER_OTLP_PROTOCOL": protocol},
+        extra={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": closed,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            # The exporters would retry for up to 30 s; MCP_OTEL_SHUTDOWN_TIMEOUT (1 s) bounds exit anyway.
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "30",
+        },
     )
     args = [CLIENT_APP, "stdio", "sdk"]
     delay, stdout, stderr, returncode = _exit_delay(args, env, "client_app: stdio ok")
@@ -168,9 +173,10 @@ def test_unreachable_endpoint_exit_is_bounded_and_says_so_once(protocol: str) ->
     assert stdout == ""
     plain = {k: v for k, v in env.items() if k != "MCP_OTEL_AUTO_INSTRUMENT"}
     baseline, _, _, _ = _exit_delay(args, plain, "client_app: stdio ok")
-    # Before: ~7 s of OTLP retries at exit. A generous bound against the same program uninstrumented (the
-    # numbers are in benchmarks/startup.py's exit table).
-    assert delay < baseline + 2.0, (delay, baseline, stderr)
+    # Before: the exporters' retries at exit (~7 s with their default 10 s timeout, here up to 30 s). A
+    # generous bound against the same program uninstrumented, for a loaded machine: a bigger heap takes
+    # longer to finalize (the numbers are in benchmarks/startup.py's exit table).
+    assert delay < baseline + 5.0, (delay, baseline, stderr)
     lines = [line for line in stderr.splitlines() if line.strip()]
     ours = [line.split("mcp-otel: ", 1)[1] for line in lines if "mcp-otel: " in line]
     others = [line for line in lines if "mcp-otel: " not in line and "client_app: stdio ok" not in line]
