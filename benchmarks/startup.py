@@ -5,7 +5,7 @@
     python benchmarks/startup.py --rounds 21 --exit-rounds 5
     python benchmarks/startup.py --baseline-src /tmp/old/src   # also an older mcp-otel (`git archive REV src`)
 
-Start-up: wall time of fresh interpreters, every case once per round in a shuffled order (so machine noise
+Start-up: wall time (and CPU time) of fresh interpreters, every case once per round in a shuffled order (so machine noise
 falls on all cases alike), medians over the rounds:
 
 * ``unset``: ``python -c "import mcp"`` without ``MCP_OTEL_AUTO_INSTRUMENT``;
@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import socket
 import statistics
 import subprocess
@@ -107,19 +108,28 @@ def with_baseline(case: str, env: dict[str, str]) -> str:
     return case
 
 
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_case(python: str, case: str) -> tuple[float, dict[str, float]]:
+    """Wall ms of one fresh interpreter; in-child timings plus ``cpu_ms`` (the child's CPU time, which
+    holds better than wall time on a shared machine)."""
     env = base_env()
     case = with_baseline(case, env)
     variables, pre, post = CASES[case]
     env.update({k: v for k, v in variables.items() if v is not None})
     code = PROBE.format(pre=pre, post=post)
+    cpu = child_cpu()
     start = time.perf_counter()
     proc = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
+    cpu = child_cpu() - cpu
     if proc.returncode != 0:
         raise SystemExit(f"{python} {case}: exit {proc.returncode}\n{proc.stderr}")
     line = next(x for x in proc.stderr.splitlines() if x.startswith("STARTUP "))
-    return elapsed * 1000, json.loads(line[len("STARTUP ") :])
+    return elapsed * 1000, {"cpu_ms": cpu * 1000, **json.loads(line[len("STARTUP ") :])}
 
 
 def python_of(env_name: str) -> str:
@@ -169,9 +179,15 @@ def startup(envs: list[str], rounds: int) -> None:
             base = statistics.median(times[(env, base_case)])
             delta = "" if case in ("unset", "sdk") else f"{median - base:+.1f}"
             ratio = "" if case in ("unset", "sdk") else f"{median / base:.2f}x"
+            cpu = statistics.median(x["cpu_ms"] for x in extras[(env, case)])
+            cpu_base = statistics.median(x["cpu_ms"] for x in extras[(env, base_case)])
             notes = ", ".join(
-                f"{key} {statistics.median(x[key] for x in extras[(env, case)]):.1f}"
-                for key in sorted(extras[(env, case)][0])
+                [f"cpu {cpu:.0f}" + ("" if case in ("unset", "sdk") else f" ({cpu - cpu_base:+.1f})")]
+                + [
+                    f"{key} {statistics.median(x[key] for x in extras[(env, case)]):.1f}"
+                    for key in sorted(extras[(env, case)][0])
+                    if key != "cpu_ms"
+                ]
             )
             print(f"{name:<28} {case:<29} {median:8.1f} {delta:>9} {ratio:>6}  {notes}")
 
