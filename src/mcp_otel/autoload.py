@@ -11,10 +11,11 @@ every interpreter start; while the variable is unset that line costs a dictionar
 2. When ``mcp`` is imported, ``McpInstrumentor`` is applied (unless ``opentelemetry-instrument`` or the
    application already did it) and a one-shot trigger is put on the API's proxy tracer.
 3. When the first span starts, and only if the application has not set a tracer provider by then, the SDK
-   is configured from the standard ``OTEL_*`` variables by the SDK's own configurator (resource, sampler,
-   OTLP over gRPC or HTTP/protobuf, headers, ...). Deciding this late lets an application that sets its
-   providers in ``main()`` after importing ``mcp`` keep them. The providers the SDK creates shut down (and
-   flush) at interpreter exit.
+   is configured from the standard ``OTEL_*`` variables (resource, sampler, OTLP over gRPC or
+   HTTP/protobuf, headers, ...; see `_configure_sdk`), the exporters are built in a background thread, and
+   mcp_otel.shutdown takes charge of exit (bounded by ``MCP_OTEL_SHUTDOWN_TIMEOUT``), SIGTERM, MCP server
+   stops, and of handing over to a provider the application sets later. Deciding this late lets an
+   application that sets its providers in ``main()`` after importing ``mcp`` keep them from the start.
 
 Defaults on top of the SDK's (each overridden by setting the variable):
 
