@@ -10,6 +10,7 @@ from typing import Any
 from mcp_otel import semconv
 
 _TRUE = {"1", "true", "yes", "on"}
+_NAME_SETS = frozenset({"excluded_methods", "stdio_propagation_extra"})
 
 
 def env_flag(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
@@ -43,6 +44,8 @@ class Config:
         max_attribute_length: longest string value written to an attribute.
         stdio_propagation: pass OTEL_*/MCP_OTEL_* settings and the trace context (TRACEPARENT, ...) into
             the environment of stdio servers the client spawns.
+        stdio_propagation_extra: names of further variables passed into stdio servers' environment
+            (``MCP_OTEL_STDIO_PROPAGATION_EXTRA``), for servers the user trusts with them.
         retry_window: seconds within which a repeat of a failed request counts as a retry (0: off).
         track_streams: attribute anyio memory-object streams to sessions and report leaks.
         capture_leak_origin: record where each leaked stream was created (a frame walk per stream).
@@ -56,6 +59,7 @@ class Config:
     propagate: bool = True
     max_attribute_length: int = 1024
     stdio_propagation: bool = True
+    stdio_propagation_extra: frozenset[str] = field(default_factory=frozenset)
     retry_window: float = 30.0
     track_streams: bool = True
     capture_leak_origin: bool = False
@@ -65,11 +69,13 @@ class Config:
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Config:
         """Build the config from the environment, then apply ``instrument()`` keyword arguments."""
         excluded = os.environ.get(semconv.ENV_EXCLUDED_METHODS, "")
+        extra = os.environ.get(semconv.ENV_STDIO_PROPAGATION_EXTRA, "")
         values: dict[str, Any] = {
             "capture_content": env_flag(semconv.ENV_CAPTURE_CONTENT, False),
             "excluded_methods": frozenset(m.strip() for m in excluded.split(",") if m.strip()),
             "propagate": env_flag(semconv.ENV_PROPAGATE, True),
             "stdio_propagation": env_flag(semconv.ENV_STDIO_PROPAGATION, True),
+            "stdio_propagation_extra": frozenset(n.strip() for n in extra.split(",") if n.strip()),
             "retry_window": _env_float(semconv.ENV_RETRY_WINDOW, 30.0),
             "track_streams": env_flag(semconv.ENV_TRACK_STREAMS, True),
             "capture_leak_origin": env_flag(semconv.ENV_CAPTURE_LEAK_ORIGIN, False),
@@ -77,5 +83,5 @@ class Config:
         }
         for key, value in (overrides or {}).items():
             if key in cls.__dataclass_fields__ and value is not None:
-                values[key] = frozenset(value) if key == "excluded_methods" else value
+                values[key] = frozenset(value) if key in _NAME_SETS else value
         return cls(**values)
