@@ -9,8 +9,13 @@ exception, a JSON-RPC error and a failed ``int(arg)``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import anyio
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -227,4 +232,47 @@ async def test_application_exception_in_session_body() -> None:
                 raise ValueError(f"app failed on {MARK}")
     session = cap.one("mcp.session")
     assert session.status.description == "raised ValueError"
+    assert leaks(cap) == []
+
+
+@contextmanager
+def _refusing_http_server(status: int) -> Iterator[int]:
+    """A real HTTP server on 127.0.0.1 answering every request with ``status`` (an auth wall, a crash)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _refuse(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            self.rfile.read(length)
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_DELETE = _refuse
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("status", [401, 500])
+async def test_http_failure_urls_are_scrubbed(status: int) -> None:
+    from support.clients import open_connection
+
+    with _refusing_http_server(status) as port:
+        url = f"http://user:{MARK}@127.0.0.1:{port}/mcp?jwt={MARK}&code={MARK}&access={MARK}#{MARK}"
+        with instrumented() as cap:
+            with pytest.raises(BaseException):  # noqa: B017 (each line fails its own way)
+                with anyio.fail_after(10):
+                    async with open_connection("streamable-http", url, read_timeout=5):
+                        pass
+    assert cap.named("mcp.session")
     assert leaks(cap) == []

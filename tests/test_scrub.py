@@ -96,7 +96,10 @@ def test_any_text_is_safe_and_stable(text: str) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("http://bob:pw@host:8000/mcp?jwt=a.b.c&code=1&access=x#f", "http://host:8000/mcp?jwt=REDACTED&code=REDACTED&access=REDACTED"),
+        (
+            "http://bob:pw@host:8000/mcp?jwt=a.b.c&code=1&access=x#f",
+            "http://host:8000/mcp?jwt=REDACTED&code=REDACTED&access=REDACTED",
+        ),
         ("res://files/x", "res://files/x"),
         ("file:///etc/hosts#L1", "file:///etc/hosts"),
         ("res://x?flag&a=", "res://x?REDACTED&a=REDACTED"),
