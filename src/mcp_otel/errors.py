@@ -210,9 +210,8 @@ def is_sdk_message(message: str) -> bool:
 
 
 def _code_text(code: int) -> str:
-    # A JSON number can be arbitrarily long; error.type stays short.
-    text = str(code) if -(10**12) < code < 10**12 else semconv.OTHER
-    return text
+    # A JSON number can be arbitrarily long (up to Python's 4,300 digits); error.type stays short.
+    return str(code) if -(10**12) < code < 10**12 else semconv.OTHER
 
 
 _CLOSED_STREAM_ERRORS = frozenset({"ClosedResourceError", "BrokenResourceError", "EndOfStream"})
