@@ -35,10 +35,8 @@ URIS = (
 )
 
 
-@pytest.fixture(params=FLAVOURS)
+@pytest.fixture(params=[f for f in FLAVOURS if available(f)])
 def flavour(request: pytest.FixtureRequest) -> str:
-    if not available(request.param):
-        pytest.skip(f"{request.param} is not installed in this environment")
     return str(request.param)
 
 
@@ -274,4 +272,27 @@ async def test_http_failure_urls_are_scrubbed(status: int) -> None:
                     async with open_connection("streamable-http", url, read_timeout=5):
                         pass
     assert cap.named("mcp.session")
+    assert leaks(cap) == []
+
+
+@pytest.mark.skipif(not available("fastmcp"), reason="fastmcp is not installed in this environment")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known residual (issue 11): FastMCP's own INTERNAL 'delegate' span of a mounted server records "
+    "the exception (event with message and stack) and str(exc) as status; see /work/notes/leaks.md",
+)
+async def test_mounted_fastmcp_server_delegate_span() -> None:
+    from fastmcp import FastMCP
+
+    parent, child = FastMCP("parent"), FastMCP("child")
+
+    @child.tool()
+    def boom(secret: str) -> str:
+        raise ValueError(f"boom for {secret}")
+
+    parent.mount(child)
+    with instrumented() as cap, native_spans_to(SimpleSpanProcessor(cap.exporter)):
+        async with connect(parent) as s:
+            await s.call_tool("boom", {"secret": MARK})
+    assert [s for s in cap.spans(None) if s.name.startswith("delegate")]
     assert leaks(cap) == []
