@@ -147,7 +147,9 @@ _HANDLER_KIND = {"tools/call": "tool", "prompts/get": "prompt", "resources/read"
 
 # Exceptions whose message is the library's or the transport's own text (kept after scrubbing):
 # network and OS errors, and the exceptions of the HTTP and async stacks under the MCP transports.
-_LIBRARY_MODULES = frozenset({"httpx", "httpcore", "h11", "h2", "anyio", "ssl", "websockets", "wsproto"})
+_LIBRARY_MODULES = frozenset(
+    {"httpx", "httpx2", "httpcore", "httpcore2", "h11", "h2", "anyio", "ssl", "websockets", "wsproto"}
+)
 
 
 def is_library_error(exc: BaseException) -> bool:
