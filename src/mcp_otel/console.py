@@ -110,7 +110,7 @@ def describe(span: ReadableSpan, inherited: dict[str, object] | None = None) -> 
     attributes = span.attributes or {}
     inherited = inherited or {}
     shown = " ".join(
-        f"{k}={attributes[k]}" for k in _SHOWN if k in attributes and inherited.get(k) != attributes[k]
+        f"{k}={attributes[k]!s}" for k in _SHOWN if k in attributes and inherited.get(k) != attributes[k]
     )
     status = " ERROR" if span.status.status_code == StatusCode.ERROR else ""
     links = f" (links {len(span.links)})" if span.links else ""
