@@ -56,7 +56,8 @@ def test_a_part_under_a_remote_parent_prints_when_complete_and_says_so() -> None
     assert _wait_for(lambda: "tools/call add" in out.getvalue(), timeout=5)
     first = out.getvalue()
     assert first.splitlines()[0] == (
-        f"trace {REMOTE_TRACE:032x} (part of this trace, continued from remote parent span {REMOTE_SPAN:016x})"
+        f"trace {REMOTE_TRACE:032x} (part of this trace, continued from remote parent span {REMOTE_SPAN:016x}; "
+        "the rest prints where it was recorded)"
     )
     assert "└── tools/call add [SERVER]" in first and "    └── handler [INTERNAL]" in first
     # the same trace again, later: the header says it was printed in parts

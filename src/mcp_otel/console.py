@@ -178,10 +178,11 @@ class ConsoleTreeExporter(SpanExporter):
         )
         notes = []
         if remote:
-            parents = ", ".join(f"{span_id:016x}" for span_id in remote[:3]) + (
-                ", …" if len(remote) > 3 else ""
+            more = f" and {len(remote) - 1} more" if len(remote) > 1 else ""
+            notes.append(
+                f"part of this trace, continued from remote parent span {remote[0]:016x}{more}; "
+                "the rest prints where it was recorded"
             )
-            notes.append(f"part of this trace, continued from remote parent span {parents}")
         if trace_id in self._printed:
             notes.append("more of this trace is printed above")
         else:
