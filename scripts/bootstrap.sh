@@ -7,8 +7,9 @@
 # change; the package itself is always installed editable.
 #
 # What it needs (README "Prerequisites"):
-# - uv: the one on PATH; else one installed into .venvs/.tools by `python3 -m venv` + pip (never into the
-#   system Python, which Debian and Ubuntu mark externally managed); needs python3-venv on Debian/Ubuntu.
+# - uv: the one on PATH; else one installed into .venvs/.tools: by `python3 -m venv` + pip, or, where
+#   python3 has no venv or pip (a stock Debian/Ubuntu), from uv's wheel by scripts/get_uv.py (standard
+#   library only). Never into the system Python, which Debian and Ubuntu mark externally managed.
 # - the environment's Python (envs.txt): pyenv's newest X.Y when pyenv is there, else pythonX.Y on PATH,
 #   else one uv finds or manages (`uv python install X.Y`). With MCP_OTEL_ANY_PYTHON=1 (`make demo`) any
 #   python3 >= 3.10 on PATH will do when that version is missing.
@@ -32,15 +33,19 @@ uv=$(command -v uv || true)
 [ -n "$uv" ] || { [ -x "$tools/bin/uv" ] && uv="$PWD/$tools/bin/uv"; } || true
 if [ -z "$uv" ]; then
   system=$(command -v python3 || true)
-  [ -n "$system" ] || { echo "bootstrap: neither uv nor python3 on PATH: install Python 3 (Debian/Ubuntu: apt-get install python3 python3-venv)" >&2; exit 2; }
-  echo "bootstrap: no uv on PATH; installing it into $tools (a virtual environment of $system)" >&2
-  if ! "$system" -m venv "$tools" >&2; then
+  [ -n "$system" ] || { echo "bootstrap: neither uv nor python3 on PATH: install Python 3 (Debian/Ubuntu: apt-get install python3)" >&2; exit 2; }
+  echo "bootstrap: no uv on PATH; installing it into $tools (with $system)" >&2
+  if "$system" -m venv "$tools" >/dev/null 2>&1 && "$tools/bin/python" -m pip --version >/dev/null 2>&1; then
+    "$tools/bin/python" -m pip install --quiet --disable-pip-version-check uv >&2
+  else
+    # no venv module or no pip (a stock Debian/Ubuntu python3): uv's own binary, standard library only
     rm -rf "$tools"
-    echo "bootstrap: '$system -m venv' failed: install the venv module (Debian/Ubuntu: apt-get install python3-venv)," >&2
-    echo "           or install uv yourself (pipx install uv, or https://docs.astral.sh/uv/getting-started/installation/)" >&2
-    exit 2
+    "$system" scripts/get_uv.py "$tools" >&2 || {
+      echo "bootstrap: could not install uv: install it yourself (pipx install uv, or" >&2
+      echo "           https://docs.astral.sh/uv/getting-started/installation/), or apt-get install python3-venv" >&2
+      exit 2
+    }
   fi
-  "$tools/bin/python" -m pip install --quiet --disable-pip-version-check uv >&2
   uv="$PWD/$tools/bin/uv"
 fi
 
