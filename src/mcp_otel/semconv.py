@@ -88,7 +88,9 @@ ERROR_OTHER: Final = "_OTHER"
 
 # --- bounded sets (DESIGN trust rule 5): peer-supplied metric attribute values outside them become _OTHER ---
 OTHER: Final = "_OTHER"
-# Every method of the MCP revisions 2024-11-05 ... 2026-07-28 (requests and notifications, both directions).
+# Every method of the MCP revisions 2024-11-05 ... 2026-07-28 (requests and notifications, both directions):
+# a name in MCP_OTEL_EXCLUDED_METHODS outside it is most likely a typo (config.py warns); in metrics a
+# method outside it is _OTHER (bounds.py).
 MCP_METHODS: Final = frozenset(
     {
         "initialize",
