@@ -10,7 +10,7 @@ from mcp_otel import semconv
 try:  # Python 3.10 has no builtin ExceptionGroup; anyio depends on the backport there.
     BaseExceptionGroup  # noqa: B018  (probe for the builtin)
 except NameError:  # pragma: no cover - 3.10 only
-    from exceptiongroup import BaseExceptionGroup  # type: ignore[no-redef]
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[no-redef,unused-ignore]
 
 
 @dataclass(frozen=True)
