@@ -109,7 +109,7 @@ class ExporterGuard:
         self._inner: Any = None
         self._build_lock = threading.Lock()
         self._closed = False  # exit ran out of time: export nothing more
-        self._shut_down = False
+        self._shut_down = threading.Event()
         self.failed = 0  # items (spans, log records) or exports (metrics) that did not reach the exporter
         self.cause: str | None = None
         self._hurry: float | None = None
@@ -120,11 +120,11 @@ class ExporterGuard:
 
     # -- building -------------------------------------------------------------------------------------
     def build(self) -> Any:
-        if self._inner is not None or self._factory is None or self._shut_down:
+        if self._inner is not None or self._factory is None or self._shut_down.is_set():
             return self._inner
         with self._build_lock:  # the export that needs it waits for a build in progress
             factory = self._factory
-            if factory is None or self._shut_down:
+            if factory is None or self._shut_down.is_set():
                 return self._inner
             _exporting.guard = self  # what the exporter logs while being built is held back too
             try:
@@ -135,7 +135,7 @@ class ExporterGuard:
                         logging.getLogger(module).addFilter(_HOLD_BACK)
                 self._inner = inner
                 self._apply_hurry()
-                if self._shut_down:
+                if self._shut_down.is_set():
                     inner.shutdown()
             except Exception as exc:
                 self.note_cause(f"could not create the {self.exporter_name} exporter: {exc!r}")
@@ -183,9 +183,9 @@ class ExporterGuard:
             return False
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        if self._shut_down:
+        if self._shut_down.is_set():
             return
-        self._shut_down = True  # not built by now: never (a build in progress shuts it down when done)
+        self._shut_down.set()  # not built by now: never (a build in progress shuts it down when done)
         inner = self._inner
         if inner is None:
             return
@@ -566,11 +566,15 @@ def _repoint_proxy_tracers() -> None:
         return
     _state.retired.update(retired)
 
+    getter = original.fget
+    if getter is None:
+        return
+
     def _tracer(self: Any) -> Any:
         real = self.__dict__.get("_real_tracer")
         if real is not None and real in _state.retired:
             self._real_tracer = None
-        return original.fget(self)
+        return getter(self)
 
     _tracer._mcp_otel = True  # type: ignore[attr-defined]
-    cls._tracer = property(_tracer)  # type: ignore[attr-defined]
+    cls._tracer = property(_tracer)  # type: ignore[method-assign, assignment]
