@@ -9,7 +9,13 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, SpanKind
 
+from mcp_otel._arguments import Arguments
+
 _REPLACED_KINDS = frozenset({SpanKind.CLIENT, SpanKind.SERVER})
+# mcp 2.x ``otel_span(name, *, kind, attributes=None, context=None, ...)`` (client and server modules)
+OTEL_SPAN = Arguments(("name",), ("kind", "attributes", "context"))
+# ``Tracer.start_as_current_span`` / ``start_span(name, context=None, kind=INTERNAL, attributes=None, ...)``
+START_SPAN = Arguments(("name", "context", "kind", "attributes", "links"))
 
 
 class QuietTracer(trace.NoOpTracer):

@@ -16,8 +16,10 @@ from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
+from mcp_otel.adapters._client import exit_exception
 from mcp_otel.adapters._server import ServerHub, TransportBinding, describe_http, request_info
 from mcp_otel.server import (
     IncomingRequest,
@@ -38,6 +40,8 @@ _STDIO_IMPORT_SITES = [
     "fastmcp.server.mixins.transport",
 ]
 _INVALID_PARAMS = -32602
+# RequestResponder.respond(response)
+_RESPOND = Arguments(("response",))
 
 
 class McpV1ServerAdapter:
@@ -59,6 +63,13 @@ class McpV1ServerAdapter:
         from mcp.shared.session import RequestResponder
 
         self.hub.apply_transports(patcher, _STDIO_IMPORT_SITES, capture_http=True)
+        self._session_args = Arguments.of_method(
+            ServerSession, "__init__", ("read_stream", "write_stream", "init_options", "stateless")
+        )
+        self._received_args = Arguments.of_method(ServerSession, "_received_request", ("responder",))
+        self._handle_args = Arguments.of_method(
+            Server, "_handle_request", ("message", "req", "session", "lifespan_context", "raise_exceptions")
+        )
         patcher.wrap(ServerSession, "__init__", self._session_init)
         patcher.wrap(ServerSession, "__aenter__", self._session_aenter)
         patcher.wrap(ServerSession, "__aexit__", self._session_aexit)
@@ -74,8 +85,8 @@ class McpV1ServerAdapter:
 
     @guarded
     def _remember_session(self, session: Any, args: Any, kwargs: Any) -> None:
-        read_stream = kwargs.get("read_stream", args[0] if args else None)
-        stateless = bool(kwargs.get("stateless", args[3] if len(args) > 3 else False))
+        read_stream = self._session_args.get(args, kwargs, "read_stream")
+        stateless = bool(self._session_args.get(args, kwargs, "stateless", False))
         self._pending.set(session, (self.hub.binding_for(read_stream), stateless))
 
     async def _session_aenter(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -127,16 +138,15 @@ class McpV1ServerAdapter:
                 record.end(exc)
             raise
         if record is not None:
-            exc = args[1] if len(args) > 1 else kwargs.get("exc_val")
+            exc = exit_exception(args, kwargs)
             record.end(exc if not result else None)
         return result
 
     # --- requests ---------------------------------------------------------------------------------
     async def received_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """``ServerSession._received_request`` (and fastmcp 3.x's override): initialize, early refusals."""
-        responder = kwargs.get("responder", args[0] if args else None)
-        root = getattr(getattr(responder, "request", None), "root", None)
-        if type(root).__name__ != "InitializeRequest" or self._calls.get(responder) is not None:
+        responder, root, initialize = self._received(args, kwargs)
+        if not initialize:
             try:
                 return await wrapped(*args, **kwargs)
             except Exception:
@@ -150,20 +160,43 @@ class McpV1ServerAdapter:
 
     async def _handle_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """``Server._handle_request(message, req, session, lifespan_context, raise_exceptions)``."""
-        message = kwargs.get("message", args[0] if args else None)
-        req = kwargs.get("req", args[1] if len(args) > 1 else None)
-        session = kwargs.get("session", args[2] if len(args) > 2 else None)
-        call = self._start(session, message, req)
+        call = self._start_handled(args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         # No response went out: the client cancelled the request (or the transport closed first).
         return await _run_call(call, wrapped, args, kwargs, unanswered=call.cancelled)
 
     async def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._calls.get(instance)
-        if call is not None and not call.finished:
-            _record_response(call, kwargs.get("response", args[0] if args else None))
+        self._responded(instance, args, kwargs)
         return await wrapped(*args, **kwargs)
+
+    @guarded
+    def _responded(self, responder: Any, args: Any, kwargs: Any) -> None:
+        call = self._calls.get(responder)
+        if call is not None and not call.finished:
+            _record_response(call, _RESPOND.get(args, kwargs, "response"))
+
+    def _received(self, args: Any, kwargs: Any) -> tuple[Any, Any, bool]:
+        """(responder, request root, whether it is an initialize this wrapper traces)."""
+        try:
+            responder = self._received_args.get(args, kwargs, "responder")
+            root = getattr(getattr(responder, "request", None), "root", None)
+            initialize = type(root).__name__ == "InitializeRequest" and self._calls.get(responder) is None
+            return responder, root, initialize
+        except Exception:
+            report_internal_error("mcp_v1_server._received")
+            return None, None, False
+
+    def _start_handled(self, args: Any, kwargs: Any) -> ServerCall | None:
+        try:
+            binding = self._handle_args
+            message = binding.get(args, kwargs, "message")
+            req = binding.get(args, kwargs, "req")
+            session = binding.get(args, kwargs, "session")
+        except Exception:
+            report_internal_error("mcp_v1_server._start_handled")
+            return None
+        return self._start(session, message, req)
 
     def _start(self, session: Any, responder: Any, req: Any) -> ServerCall | None:
         try:

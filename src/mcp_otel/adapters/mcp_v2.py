@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind
 
 from mcp_otel import semconv
+from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import (
@@ -25,11 +26,13 @@ from mcp_otel.adapters._client import (
     ClientHub,
     endpoint_for_url,
     enter_layer,
+    exit_exception,
     exit_layer,
     stdio_endpoint,
     url_transport,
     wrap_shared_transports,
 )
+from mcp_otel.adapters._native import OTEL_SPAN
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier, merged_meta
 from mcp_otel.results import tool_result_error
@@ -47,11 +50,15 @@ from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 _PENDING_CLIENT_OP: ContextVar[Operation | None] = ContextVar("mcp_otel_pending_client_op", default=None)
 
 
+# send_raw_request(method, params, opts=None) on both dispatchers, and JSONRPCDispatcher.notify (same shape).
+SEND_RAW_REQUEST = Arguments(("method", "params", "opts"))
+
+
 def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestInfo:
     """A raw ``send_raw_request(method, params, opts)`` call."""
-    method = str(kwargs.get("method", args[0] if args else "unknown"))
-    params = kwargs.get("params", args[1] if len(args) > 1 else None)
-    opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
+    method = str(SEND_RAW_REQUEST.get(args, kwargs, "method", "unknown"))
+    params = SEND_RAW_REQUEST.get(args, kwargs, "params")
+    opts = SEND_RAW_REQUEST.get(args, kwargs, "opts")
     get = params.get if isinstance(params, dict) else (lambda _key: None)
     name = get("name")
     uri = get("uri")
@@ -78,10 +85,10 @@ def _with_trace_meta(op: Operation, args: Any, kwargs: Any) -> tuple[Any, Any]:
     carrier = inject_carrier(op.context)
     if not carrier:
         return args, kwargs
-    params = kwargs.get("params", args[1] if len(args) > 1 else None)
+    params = SEND_RAW_REQUEST.get(args, kwargs, "params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     new_params = {**(params if isinstance(params, dict) else {}), "_meta": merged_meta(meta, carrier)}
-    return _replace_params(args, kwargs, new_params)
+    return SEND_RAW_REQUEST.replace(args, kwargs, "params", new_params)
 
 
 class McpV2ClientAdapter:
@@ -128,6 +135,7 @@ class McpV2ClientAdapter:
         patcher.wrap(Client, "__aenter__", self._client_aenter)
         patcher.wrap(Client, "__aexit__", self._aexit)
         patcher.wrap(Client, "_build_session", self._client_connect)
+        self._session_args = Arguments.of_method(ClientSession, "__init__", ("read_stream",))
         patcher.wrap(ClientSession, "__init__", self._session_init)
         patcher.wrap(ClientSession, "__aenter__", self._session_aenter)
         patcher.wrap(ClientSession, "__aexit__", self._aexit)
@@ -179,7 +187,7 @@ class McpV2ClientAdapter:
         dispatcher = getattr(session, "_dispatcher", None)
         if dispatcher is not None:
             self._dispatchers.set(dispatcher, weakref.ref(session))
-        read_stream = kwargs.get("read_stream", args[0] if args else None)
+        read_stream = self._session_args.get(args, kwargs, "read_stream")
         if read_stream is None:
             read_stream = getattr(dispatcher, "_read_stream", None)
         record = OPENING.get() or self.hub.record_for_stream(read_stream)
@@ -199,8 +207,7 @@ class McpV2ClientAdapter:
 
     async def _aexit(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         layer = self.hub.take_layer(instance)
-        exc = args[1] if len(args) > 1 else kwargs.get("exc_val")
-        return await exit_layer(layer, lambda: wrapped(*args, **kwargs), exc)
+        return await exit_layer(layer, lambda: wrapped(*args, **kwargs), exit_exception(args, kwargs))
 
     def _adopt(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         result = wrapped(*args, **kwargs)
@@ -266,7 +273,7 @@ class McpV2ClientAdapter:
         try:
             if info.method == "server/discover":
                 # The probe proposes a version in its _meta envelope; the session adopts one only later.
-                _set_proposed_version(op, kwargs.get("params", args[1] if len(args) > 1 else None))
+                _set_proposed_version(op, SEND_RAW_REQUEST.get(args, kwargs, "params"))
             # The JSON-RPC dispatcher injects the context itself, inside the span it adopts from us; the
             # in-process one does not inject, so we do.
             if self.telemetry.config.propagate and not hasattr(dispatcher, "_pending"):
@@ -297,17 +304,15 @@ class McpV2ClientAdapter:
 
     def _notify(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """mcp 2.x sends a courtesy ``notifications/cancelled`` when a request times out or is cancelled."""
-        method = kwargs.get("method", args[0] if args else None)
-        if method == "notifications/cancelled":
-            _note_cancel_sent(kwargs.get("params", args[1] if len(args) > 1 else None))
+        _note_cancel_sent(args, kwargs)
         return wrapped(*args, **kwargs)
 
     def _otel_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         op = _PENDING_CLIENT_OP.get()
-        if op is None or kwargs.get("kind") != SpanKind.CLIENT:
+        if op is None or OTEL_SPAN.get(args, kwargs, "kind") != SpanKind.CLIENT:
             return wrapped(*args, **kwargs)
         _PENDING_CLIENT_OP.set(None)  # one adoption per request; the wrapper's reset restores the outer value
-        return _AdoptedSpan(op, kwargs.get("attributes"))
+        return _AdoptedSpan(op, OTEL_SPAN.get(args, kwargs, "attributes"))
 
 
 class _AdoptedSpan:
@@ -345,19 +350,16 @@ def _set_proposed_version(op: Operation, params: Any) -> None:
 
 
 @guarded
-def _note_cancel_sent(params: Any) -> None:
+def _note_cancel_sent(args: Any, kwargs: Any) -> None:
+    if SEND_RAW_REQUEST.get(args, kwargs, "method") != "notifications/cancelled":
+        return
+    params = SEND_RAW_REQUEST.get(args, kwargs, "params")
     # The timed-out request's span is still current here (the dispatcher sends the cancel from inside it).
     span = trace.get_current_span()
     scope = getattr(span, "instrumentation_scope", None)
     if span.is_recording() and getattr(scope, "name", None) == semconv.SCOPE_NAME:
         reason = params.get("reason") if isinstance(params, dict) else None
         span.add_event(semconv.EVENT_CANCEL_SENT, {semconv.CANCEL_REASON: str(reason or "")})
-
-
-def _replace_params(args: tuple[Any, ...], kwargs: dict[str, Any], params: Any) -> tuple[Any, Any]:
-    if "params" in kwargs or len(args) < 2:
-        return args, {**kwargs, "params": params}
-    return (args[0], params, *args[2:]), kwargs
 
 
 def _bind_transport(record: ClientSessionRecord, transport: Any) -> None:

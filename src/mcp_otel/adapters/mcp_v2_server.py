@@ -24,8 +24,10 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import INVALID_SPAN, SpanKind
 
 from mcp_otel import semconv
+from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
+from mcp_otel.adapters._native import OTEL_SPAN
 from mcp_otel.adapters._server import ServerHub, describe_http, request_info
 from mcp_otel.server import (
     IncomingRequest,
@@ -45,6 +47,8 @@ _STDIO_IMPORT_SITES = [
     "fastmcp.server.mixins.transport",
 ]
 
+# serve_dual_era_loop / serve_loop(server, read_stream, write_stream, *, lifespan_state, session_id, ...)
+_SERVE = Arguments(("server", "read_stream", "write_stream"), ("lifespan_state", "session_id"))
 # The server session whose serving loop runs in this task (while a serve_* function builds its Connection).
 _SERVING: ContextVar[ServerSessionRecord | None] = ContextVar("mcp_otel_serving", default=None)
 # The SERVER call of the request being handled in this context (fastmcp 4 reads it, see fastmcp_v4).
@@ -75,6 +79,7 @@ class McpV2ServerAdapter:
             "mcp.server.runner", "serve_loop", ["mcp.server.streamable_http_manager"], self._serve
         )
         patcher.wrap(Connection, "__init__", self._connection_init)
+        self._on_request_args = Arguments.of_method(ServerRunner, "_on_request", ("dctx", "method", "params"))
         patcher.wrap(ServerRunner, "_on_request", self._on_request)
         patcher.wrap(server_otel, "otel_span", _silenced_server_span)
 
@@ -101,9 +106,9 @@ class McpV2ServerAdapter:
         try:
             if not is_instrumentation_enabled():
                 return None
-            read_stream = kwargs.get("read_stream", args[1] if len(args) > 1 else None)
+            read_stream = _SERVE.get(args, kwargs, "read_stream")
             binding = self.hub.binding_for(read_stream)
-            session_id = kwargs.get("session_id")
+            session_id = _SERVE.get(args, kwargs, "session_id")
             info = (
                 binding.session_info(str(session_id) if session_id else None)
                 if binding is not None
@@ -153,9 +158,10 @@ class McpV2ServerAdapter:
         try:
             if not is_instrumentation_enabled():
                 return None
-            dctx = kwargs.get("dctx", args[0] if args else None)
-            method = str(kwargs.get("method", args[1] if len(args) > 1 else "unknown"))
-            params = kwargs.get("params", args[2] if len(args) > 2 else None)
+            binding = self._on_request_args
+            dctx = binding.get(args, kwargs, "dctx")
+            method = str(binding.get(args, kwargs, "method", "unknown"))
+            params = binding.get(args, kwargs, "params")
             get = params.get if isinstance(params, dict) else (lambda _key: None)
             incoming = IncomingRequest(
                 info=request_info(method, getattr(dctx, "request_id", None), get),
@@ -197,7 +203,7 @@ def _record_result(call: ServerCall, result: Any) -> None:
 
 def _silenced_server_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``mcp.server._otel.otel_span``: the SDK middleware's SERVER span; ours replaces it."""
-    if kwargs.get("kind") == SpanKind.SERVER:
+    if OTEL_SPAN.get(args, kwargs, "kind") == SpanKind.SERVER:
         return _no_span()
     return wrapped(*args, **kwargs)
 
