@@ -16,11 +16,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import wrapt
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from mcp_otel import semconv
 from mcp_otel._arguments import Arguments
 from mcp_otel._weak import IdentityWeakMap
+from mcp_otel.adapters._native import enabled
 from mcp_otel.session import OPENING, ClientSessionRecord, Endpoint
 from mcp_otel.streams import STREAM_OWNER
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
@@ -185,7 +185,7 @@ async def enter_layer(
 ) -> tuple[Any, SessionLayer]:
     """Run ``enter`` as a session layer; with ``connect`` it is the transport set-up (``mcp.connect``)."""
     layer = SessionLayer(hub)
-    if existing is None and OPENING.get() is None and not is_instrumentation_enabled():
+    if existing is None and OPENING.get() is None and not enabled():
         # suppress_instrumentation(): no session record (an inert layer passes exit straight through)
         return await enter(), layer
     token = layer.open(endpoint, existing)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from mcp_otel import semconv
 from mcp_otel._arguments import Arguments
@@ -18,6 +17,7 @@ from mcp_otel.adapters._client import (
     url_transport,
     wrap_shared_transports,
 )
+from mcp_otel.adapters._native import claim_client_span, enabled, silenced
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.results import tool_result_error
@@ -26,6 +26,7 @@ from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 # BaseSession.send_request(request, result_type, request_read_timeout_seconds=None, ...): FastMCP 3.x calls
 # it with keywords (its own trace-context path, proxies, background tasks), ClientSession positionally.
+_EXCLUDED = object()  # _start's answer for a request of an excluded method
 _SEND_REQUEST_FALLBACK = ("request", "result_type", "request_read_timeout_seconds")
 
 
@@ -162,6 +163,9 @@ class McpV1ClientAdapter:
         started = self._start(instance, args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
+        if started is _EXCLUDED:
+            with silenced():  # FastMCP's own span for it too (DESIGN rule 2)
+                return await wrapped(*args, **kwargs)
         op, record, request, call_args, call_kwargs = started
         with op.activate():
             try:
@@ -175,19 +179,20 @@ class McpV1ClientAdapter:
     def _start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         binding = self._send_args
         try:
-            if not is_instrumentation_enabled():
+            if not enabled():
                 return None
             request = binding.get(args, kwargs, "request")
             info = describe_request(
                 instance, request, binding.get(args, kwargs, "request_read_timeout_seconds")
             )
             if info.method in self.telemetry.config.excluded_methods:
-                return None
+                return _EXCLUDED
             record = self.hub.record_for(instance)
             if record is not None:
                 op = record.start_request(info)
             else:
                 op = start_client_operation(self.telemetry, info, {}, None, None, None)
+            claim_client_span(info.method, op.span)
         except Exception:
             report_internal_error("mcp_v1._start")
             return None

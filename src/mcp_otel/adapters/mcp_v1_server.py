@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-
 from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import exit_exception
+from mcp_otel.adapters._native import ACTIVE_CALL, enabled, silenced
 from mcp_otel.adapters._server import ServerHub, TransportBinding, describe_http, request_info
 from mcp_otel.server import (
     IncomingRequest,
@@ -40,6 +39,7 @@ _STDIO_IMPORT_SITES = [
     "fastmcp.server.mixins.transport",
 ]
 _INVALID_PARAMS = -32602
+_EXCLUDED = object()  # the answer for a request of an excluded method
 # RequestResponder.respond(response)
 _RESPOND = Arguments(("response",))
 
@@ -115,7 +115,7 @@ class McpV1ServerAdapter:
         try:
             pending = self._pending.pop(session)
             binding, stateless = pending if pending is not None else (None, False)
-            if stateless or (binding is not None and binding.stateless) or not is_instrumentation_enabled():
+            if stateless or (binding is not None and binding.stateless) or not enabled():
                 return None
             record = ServerSessionRecord(
                 self.telemetry, binding.session_info() if binding is not None else ServerSessionInfo()
@@ -163,6 +163,9 @@ class McpV1ServerAdapter:
         call = self._start_handled(args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
+        if call is _EXCLUDED:
+            with silenced():  # FastMCP's own SERVER span for it too (DESIGN rule 2)
+                return await wrapped(*args, **kwargs)
         # No response went out: the client cancelled the request (or the transport closed first).
         return await _run_call(call, wrapped, args, kwargs, unanswered=call.cancelled)
 
@@ -187,12 +190,14 @@ class McpV1ServerAdapter:
             report_internal_error("mcp_v1_server._received")
             return None, None, False
 
-    def _start_handled(self, args: Any, kwargs: Any) -> ServerCall | None:
+    def _start_handled(self, args: Any, kwargs: Any) -> Any:
         try:
             binding = self._handle_args
             message = binding.get(args, kwargs, "message")
             req = binding.get(args, kwargs, "req")
             session = binding.get(args, kwargs, "session")
+            if enabled() and str(getattr(req, "method", "")) in self.telemetry.config.excluded_methods:
+                return _EXCLUDED
         except Exception:
             report_internal_error("mcp_v1_server._start_handled")
             return None
@@ -200,7 +205,7 @@ class McpV1ServerAdapter:
 
     def _start(self, session: Any, responder: Any, req: Any) -> ServerCall | None:
         try:
-            if responder is None or not is_instrumentation_enabled():
+            if responder is None or not enabled():
                 return None
             incoming = self._describe(session, responder, req)
             call = start_server_call(self.telemetry, incoming, self._sessions.get(session))
@@ -213,7 +218,7 @@ class McpV1ServerAdapter:
 
     @guarded
     def _refused(self, session: Any, responder: Any, root: Any) -> None:
-        if responder is None or self._calls.get(responder) is not None or not is_instrumentation_enabled():
+        if responder is None or self._calls.get(responder) is not None or not enabled():
             return
         call = self._start(session, responder, root)
         if call is not None:
@@ -265,12 +270,16 @@ def _record_response(call: ServerCall, response: Any) -> None:
 
 async def _run_call(call: Any, wrapped: Any, args: Any, kwargs: Any, *, unanswered: Any) -> Any:
     """Run a request handler under its SERVER span; ``unanswered`` ends a call no response finished."""
-    with call.activate():
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.failed(exc)
-            raise
+    token = ACTIVE_CALL.set(call)  # FastMCP's own SERVER span for this request is folded into ours
+    try:
+        with call.activate():
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.failed(exc)
+                raise
+    finally:
+        ACTIVE_CALL.reset(token)
     if not call.finished:
         unanswered()
     return result

@@ -10,12 +10,12 @@ made to hand back our span instead, so there is exactly one CLIENT span per requ
 from __future__ import annotations
 
 import weakref
+from contextlib import nullcontext
 from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import INVALID_SPAN, SpanKind
 
 from mcp_otel import semconv
 from mcp_otel._arguments import Arguments
@@ -32,7 +32,14 @@ from mcp_otel.adapters._client import (
     url_transport,
     wrap_shared_transports,
 )
-from mcp_otel.adapters._native import OTEL_SPAN
+from mcp_otel.adapters._native import (
+    OTEL_SPAN,
+    AdoptedSpan,
+    claim_client_span,
+    enabled,
+    is_silenced,
+    silenced,
+)
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier, merged_meta
 from mcp_otel.results import tool_result_error
@@ -46,6 +53,7 @@ from mcp_otel.session import (
 )
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
+_EXCLUDED = object()  # _start's answer for a request of an excluded method
 # The request span our send_raw_request wrapper opened in this task, for the SDK's otel_span to adopt.
 _PENDING_CLIENT_OP: ContextVar[Operation | None] = ContextVar("mcp_otel_pending_client_op", default=None)
 
@@ -234,6 +242,9 @@ class McpV2ClientAdapter:
         started = self._start(instance, args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
+        if started is _EXCLUDED:
+            with silenced():  # the SDK's own span for it too (DESIGN rule 2)
+                return await wrapped(*args, **kwargs)
         op, record, method, args, kwargs = started
         # Pending for the SDK's otel_span to adopt (JSON-RPC dispatcher); the span is current meanwhile.
         token = _PENDING_CLIENT_OP.set(op)
@@ -255,17 +266,18 @@ class McpV2ClientAdapter:
         try:
             ref = self._dispatchers.get(dispatcher)
             session = ref() if ref is not None else None
-            if session is None or not is_instrumentation_enabled():
+            if session is None or not enabled():
                 return None
             info = describe_request(args, kwargs)
             if info.method in self.telemetry.config.excluded_methods:
-                return None
+                return _EXCLUDED
             record = self.hub.record_for(session)
             if record is not None:
                 record.refresh_session_id()
                 op = record.start_request(info)
             else:
                 op = start_client_operation(self.telemetry, info, {}, None, None, None)
+            claim_client_span(info.method, op.span)
         except Exception:
             report_internal_error("mcp_v2._start")
             return None
@@ -308,30 +320,26 @@ class McpV2ClientAdapter:
         return wrapped(*args, **kwargs)
 
     def _otel_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        op = _PENDING_CLIENT_OP.get()
-        if op is None or OTEL_SPAN.get(args, kwargs, "kind") != SpanKind.CLIENT:
+        stand_in = self._client_stand_in(args, kwargs)
+        if stand_in is None:
             return wrapped(*args, **kwargs)
-        _PENDING_CLIENT_OP.set(None)  # one adoption per request; the wrapper's reset restores the outer value
-        return _AdoptedSpan(op, OTEL_SPAN.get(args, kwargs, "attributes"))
+        return nullcontext(stand_in)
 
-
-class _AdoptedSpan:
-    """Stand-in for the SDK's span: our request span, already current; the SDK only annotates it."""
-
-    __slots__ = ("_attributes", "_op")
-
-    def __init__(self, op: Operation, attributes: Any) -> None:
-        self._op = op
-        self._attributes = attributes
-
-    def __enter__(self) -> Any:
-        attributes = self._attributes
-        if isinstance(attributes, dict) and (request_id := attributes.get(semconv.JSONRPC_REQUEST_ID)):
-            self._op.set_attribute(semconv.JSONRPC_REQUEST_ID, str(request_id))
-        return self._op.span
-
-    def __exit__(self, *exc_info: Any) -> None:
-        return None
+    def _client_stand_in(self, args: Any, kwargs: Any) -> Any:
+        """The SDK's ``MCP send`` span: folded into our request span (already current), or silenced."""
+        try:
+            if OTEL_SPAN.get(args, kwargs, "kind") != SpanKind.CLIENT:
+                return None
+            op = _PENDING_CLIENT_OP.get()
+            if op is None:
+                return INVALID_SPAN if is_silenced() else None
+            _PENDING_CLIENT_OP.set(None)  # one adoption per request; the wrapper's reset restores the outer
+            span = AdoptedSpan(self.telemetry, op.span)
+            span.set_attributes(OTEL_SPAN.get(args, kwargs, "attributes"))
+            return span
+        except Exception:
+            report_internal_error("mcp_v2._client_stand_in")
+            return None
 
 
 def _no_injection(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
