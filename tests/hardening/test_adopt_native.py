@@ -229,3 +229,46 @@ async def test_sdk_client_span_keys_are_adopted_and_its_error_bookkeeping_is_not
     client_span = _one(cap, "tools/call add", "CLIENT")
     assert dict(client_span.attributes or {})["jsonrpc.request.id"]
     assert {s.instrumentation_scope.name for s in cap.spans(None) if s.kind.name == "CLIENT"} == {"mcp_otel"}
+
+
+def test_adopted_attributes_follow_the_contracts_rules() -> None:
+    """Keys the span already has stay ours, outcomes are never taken, URIs are scrubbed, strings clipped."""
+    from mcp_otel.adapters._native import AdoptedSpan
+    from mcp_otel.config import Config
+    from mcp_otel.telemetry import Telemetry
+    from support.capture import new_capture
+
+    cap = new_capture()
+    telemetry = Telemetry(Config.from_env({"max_attribute_length": 64}), cap.tracer_provider)
+    ours = telemetry.tracer.start_span("tools/call add", attributes={"mcp.method.name": "tools/call"})
+    theirs = AdoptedSpan(telemetry, ours)
+    assert theirs.is_recording()
+    theirs.set_attributes(
+        {
+            "mcp.method.name": "something else",
+            "mcp.session.id": "invented-by-the-library",
+            "error.type": "ValueError",
+            "fastmcp.component.key": "first",
+            "fastmcp.proxy.backend_uri": "https://user:pw@backend.example/mcp?token=s3cret",
+            "fastmcp.server.name": "x" * 500,
+        }
+    )
+    theirs.set_attribute("fastmcp.component.key", "tool:add@")  # the library may update its own keys
+    theirs.set_status(trace_status_error())
+    theirs.record_exception(ValueError("handler text"))
+    ours.end()
+    (span,) = cap.spans()
+    attributes = dict(span.attributes or {})
+    assert attributes["mcp.method.name"] == "tools/call"
+    assert "mcp.session.id" not in attributes and "error.type" not in attributes
+    assert attributes["fastmcp.component.key"] == "tool:add@"
+    assert "pw@" not in attributes["fastmcp.proxy.backend_uri"]
+    assert "s3cret" not in attributes["fastmcp.proxy.backend_uri"]
+    assert len(attributes["fastmcp.server.name"]) <= 64
+    assert span.status.status_code.name == "UNSET" and not span.events
+
+
+def trace_status_error() -> Any:
+    from opentelemetry.trace import Status, StatusCode
+
+    return Status(StatusCode.ERROR, "handler text")

@@ -101,7 +101,9 @@ def adopt_attribute(telemetry: Telemetry, span: Any, key: Any, value: Any) -> No
         if key in current and key not in adopted:
             return
         if isinstance(value, str):
-            value = telemetry.text(value) if key.endswith((".uri", ".url")) else telemetry.clip(value)
+            # URIs hide in several of FastMCP's keys (fastmcp.component.key of a resource, *.backend_uri,
+            # *.original_uri): scrubbed like every URI we record (rule 4), every string clipped (rule 5).
+            value = telemetry.text(value) if "://" in value else telemetry.clip(value)
         adopted.add(key)
         span.set_attribute(key, value)
     except Exception:
