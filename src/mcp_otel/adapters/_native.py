@@ -65,6 +65,16 @@ def _fastmcp_suppressed() -> bool:
     return key is not None and bool(otel_context.get_value(key))
 
 
+def _fastmcp_spans_on() -> bool:
+    """FastMCP 4's own decision to record spans here (its telemetry_mode); FastMCP 3 always does."""
+    check = getattr(sys.modules.get("fastmcp.telemetry"), "native_spans_enabled", None)
+    try:
+        return bool(check()) if check is not None else True
+    except Exception:
+        report_internal_error("_fastmcp_spans_on")
+        return True
+
+
 def enabled() -> bool:
     """The user's switch (DESIGN rule 2): OpenTelemetry's suppression and FastMCP's own both turn us off."""
     return is_instrumentation_enabled() and not _fastmcp_suppressed()
@@ -193,7 +203,11 @@ class AdoptingTracer(trace.Tracer):
     @contextmanager
     def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
         kind = START_SPAN.get((name, *args), kwargs, "kind", SpanKind.INTERNAL)
-        if kind is SpanKind.CLIENT:
+        if kind in (SpanKind.CLIENT, SpanKind.SERVER) and not _fastmcp_spans_on():
+            # FastMCP 4 telemetry_mode off/propagation_only: it would record nothing, so nothing to adopt
+            with self._real().start_as_current_span(name, *args, **kwargs) as span:
+                yield span
+        elif kind is SpanKind.CLIENT:
             with self._client_span(name, args, kwargs) as span:
                 yield span
         elif kind is SpanKind.SERVER:
