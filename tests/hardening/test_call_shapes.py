@@ -324,7 +324,10 @@ def test_url_transports_read_the_url_in_both_shapes(keyword: bool) -> None:
     from mcp.client import streamable_http
 
     with instrumented():
-        function = streamable_http.streamable_http_client
+        # mcp < 1.2x has only the older spelling
+        function = (
+            getattr(streamable_http, "streamable_http_client", None) or streamable_http.streamablehttp_client
+        )
         url = "http://127.0.0.1:9/mcp"
         cm = function(url=url) if keyword else function(url)
         assert cm._self_endpoint.server_port == 9
@@ -333,5 +336,10 @@ def test_url_transports_read_the_url_in_both_shapes(keyword: bool) -> None:
         from mcp.client.sse import sse_client
 
         url = "http://127.0.0.1:9/sse"
-        cm = sse_client(url=url, on_session_created=print) if keyword else sse_client(url, None)
+        extra = (
+            {"on_session_created": print}
+            if "on_session_created" in inspect.signature(sse_client).parameters
+            else {}
+        )
+        cm = sse_client(url=url, **extra) if keyword else sse_client(url, None, **extra)
         assert cm._self_endpoint.server_port == 9
