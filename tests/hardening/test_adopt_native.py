@@ -13,9 +13,8 @@ uvicorn on 127.0.0.1 in this process, so both sides and the libraries' own spans
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from support.capture import Capture, instrumented
 from support.env import FASTMCP_MAJOR, HAS_FASTMCP, MCP_MAJOR
 from support.native import native_spans_to
-from support.servers import free_port
+from support.servers import serving_in_process
 
 pytestmark = pytest.mark.anyio
 needs_fastmcp = pytest.mark.skipif(not HAS_FASTMCP, reason="fastmcp is not installed in this environment")
@@ -65,24 +64,8 @@ def _server(auth: bool = True) -> Any:
     return server
 
 
-@asynccontextmanager
-async def serving(server: Any) -> AsyncIterator[str]:
-    import uvicorn
-
-    port = free_port()
-    app = server.http_app(path="/mcp", transport="http")
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    running = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(running.serve())
-    while not running.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        running.should_exit = True
-        await task
+def serving(server: Any) -> Any:
+    return serving_in_process(server.http_app(path="/mcp", transport="http"))
 
 
 def _client(target: Any, **kwargs: Any) -> Any:

@@ -22,32 +22,20 @@ import wrapt
 from opentelemetry import trace
 
 from support.capture import Capture, instrumented
-from support.env import FASTMCP_MAJOR, HAS_FASTMCP
+from support.env import FASTMCP_MAJOR, HAS_FASTMCP, MCP_MAJOR
 from support.inproc import build_server
-from support.servers import stdio_server_params
+from support.servers import serving_in_process, stdio_server_params
 
 pytestmark = pytest.mark.anyio
 
 # owner.attribute of wrappers these in-process scenarios do not reach, with the reason.
 NOT_REACHED = {
-    # client transports over the network: their only argument read is the URL (tested below directly)
-    "mcp.client.streamable_http.streamable_http_client": "network transport",
-    "mcp.client.streamable_http.streamablehttp_client": "network transport",
-    "mcp.client.websocket.websocket_client": "network transport",
-    "mcp.client.sse.sse_client": "network transport",
-    "mcp.client.streamable_http.StreamableHTTPTransport.__init__": "network transport",
-    # server transports: the server runs in another process in the stdio scenario
-    "mcp.server.stdio.stdio_server": "server in a subprocess",
-    "mcp.server.streamable_http.StreamableHTTPServerTransport.connect": "server over HTTP",
-    "mcp.server.streamable_http.StreamableHTTPServerTransport.handle_request": "server over HTTP",
-    "mcp.server.sse.SseServerTransport.connect_sse": "server over HTTP",
-    "mcp.server.sse.SseServerTransport.handle_post_message": "server over HTTP",
-    "mcp.server.runner.serve_loop": "stateful streamable HTTP only",
+    "mcp.client.streamable_http.streamablehttp_client": "deprecated spelling (reached on mcp < 1.2x only)",
+    "mcp.client.websocket.websocket_client": "no websocket server here: its only argument is the URL",
+    "mcp.server.stdio.stdio_server": "the stdio server runs in a subprocess",
     "mcp.shared.direct_dispatcher.DirectDispatcher.send_raw_request": "2026-07-28 in-process mode",
     "mcp.shared.jsonrpc_dispatcher.inject_trace_context": "only with propagate=False",
-    "mcp.client.session.ClientSession.adopt": "2026-07-28 handshake",
     "fastmcp.server.telemetry._get_parent_trace_context": "no call arguments",
-    # every call site binds these names: the attribute is the same function under another module's name
 }
 _IMPORT_SITES_OF = (
     "streamable_http_client",
@@ -258,7 +246,41 @@ async def _stdio_session(capture: Capture) -> list[Any]:
     return [_outcome(r) for r in results]
 
 
-SCENARIOS = {"sdk-memory": _sdk_session, "stdio": _stdio_session}
+def _http_app(server: Any, transport: str) -> Any:
+    if transport == "sse":
+        return server.sse_app()
+    if MCP_MAJOR >= 2:
+        return server.streamable_http_app(streamable_http_path="/mcp")
+    return server.streamable_http_app()
+
+
+async def _network_session(capture: Capture, transport: str) -> list[Any]:
+    from support.clients import open_session
+
+    results = []
+    app = _http_app(build_server("shapes-" + transport), transport)
+    async with serving_in_process(app, "/sse" if transport == "sse" else "/mcp") as url:
+        async with open_session(transport, url) as session:
+            results.append(await session.call_tool("add", {"a": 1, "b": 2}))
+            with _app_span(capture):
+                results.append(await session.call_tool("add", {"a": 2, "b": 3}))
+    return [_outcome(r) for r in results]
+
+
+async def _http_session(capture: Capture) -> list[Any]:
+    return await _network_session(capture, "streamable-http")
+
+
+async def _sse_session(capture: Capture) -> list[Any]:
+    return await _network_session(capture, "sse")
+
+
+SCENARIOS = {
+    "sdk-memory": _sdk_session,
+    "stdio": _stdio_session,
+    "streamable-http": _http_session,
+    "sse": _sse_session,
+}
 if HAS_FASTMCP:
     SCENARIOS["fastmcp-memory"] = _fastmcp_session
 
