@@ -139,6 +139,35 @@ async def test_fastmcp_session_id_of_a_sessionless_transport_is_not_adopted() ->
     assert dict(server.attributes or {})["fastmcp.server.name"] == "parent"
 
 
+@needs_fastmcp
+async def test_a_proxy_and_its_backend_each_carry_their_own_attributes() -> None:
+    """A FastMCP proxy's outgoing call runs inside its SERVER span; the backend's request is its own."""
+    from fastmcp import FastMCP
+
+    backend = _server(auth=False)
+    if FASTMCP_MAJOR >= 4:
+        from fastmcp.server.server import create_proxy
+
+        proxy = create_proxy(_client(backend), name="proxy")
+    else:
+        proxy = FastMCP.as_proxy(backend, name="proxy")
+    with captured() as cap:
+        async with _client(proxy) as client:
+            assert (await client.call_tool("add", {"a": 1, "b": 2})).data == 3
+    servers = [
+        dict(s.attributes or {})
+        for s in cap.spans()
+        if s.name == "tools/call add" and s.kind.name == "SERVER"
+    ]
+    by_name = {a["fastmcp.server.name"]: a for a in servers}
+    assert set(by_name) == {"proxy", "parent"}, servers
+    assert by_name["proxy"]["fastmcp.provider.type"] == "ProxyProvider"
+    assert by_name["proxy"]["fastmcp.proxy.backend_name"] == "add"
+    assert by_name["parent"]["fastmcp.provider.type"] == "LocalProvider"
+    clients = [s for s in cap.spans(None) if s.kind.name == "CLIENT" and s.name == "tools/call add"]
+    assert len(clients) == 2 and {s.instrumentation_scope.name for s in clients} == {"mcp_otel"}
+
+
 def _mcp_metric_points(cap: Capture) -> int:
     return sum(len(points) for name, points in cap.metrics().items() if name.startswith("mcp"))
 
@@ -232,11 +261,12 @@ def test_adopted_attributes_follow_the_contracts_rules() -> None:
             "mcp.session.id": "invented-by-the-library",
             "error.type": "ValueError",
             "fastmcp.component.key": "first",
+            "fastmcp.delegate.original_uri": "data://x",
             "fastmcp.proxy.backend_uri": "https://user:pw@backend.example/mcp?token=s3cret",
             "fastmcp.server.name": "x" * 500,
         }
     )
-    theirs.set_attribute("fastmcp.component.key", "tool:add@")  # the library may update its own keys
+    theirs.set_attribute("fastmcp.component.key", "resource:data://x@")  # the library may update its keys
     theirs.set_status(trace_status_error())
     theirs.record_exception(ValueError("handler text"))
     ours.end()
@@ -244,7 +274,8 @@ def test_adopted_attributes_follow_the_contracts_rules() -> None:
     attributes = dict(span.attributes or {})
     assert attributes["mcp.method.name"] == "tools/call"
     assert "mcp.session.id" not in attributes and "error.type" not in attributes
-    assert attributes["fastmcp.component.key"] == "tool:add@"
+    assert attributes["fastmcp.component.key"] == "resource:data://x@"  # its "@version" is not userinfo
+    assert attributes["fastmcp.delegate.original_uri"] == "data://x"
     assert "pw@" not in attributes["fastmcp.proxy.backend_uri"]
     assert "s3cret" not in attributes["fastmcp.proxy.backend_uri"]
     assert len(attributes["fastmcp.server.name"]) <= 64

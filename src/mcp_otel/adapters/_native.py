@@ -111,13 +111,24 @@ def adopt_attribute(telemetry: Telemetry, span: Any, key: Any, value: Any) -> No
         if key in current and key not in adopted:
             return
         if isinstance(value, str):
-            # URIs hide in several of FastMCP's keys (fastmcp.component.key of a resource, *.backend_uri,
-            # *.original_uri): scrubbed like every URI we record (rule 4), every string clipped (rule 5).
-            value = telemetry.text(value) if "://" in value else telemetry.clip(value)
+            value = _scrubbed(telemetry, key, value)
         adopted.add(key)
         span.set_attribute(key, value)
     except Exception:
         report_internal_error("adopt_attribute")
+
+
+def _scrubbed(telemetry: Telemetry, key: str, value: str) -> str:
+    """URIs hide in several of FastMCP's keys (``fastmcp.component.key`` of a resource, ``*.backend_uri``,
+    ``*.original_uri``): scrubbed like every URI we record (rule 4); every string clipped (rule 5)."""
+    if "://" not in value:
+        return telemetry.clip(value)
+    if key == _FASTMCP_COMPONENT_KEY:
+        # FastMCP's component key is "{type}:{identifier}@{version}": the "@" is not URI userinfo
+        identifier, at, version = value.rpartition("@")
+        if at and "/" not in version and ":" not in version:
+            return telemetry.clip(telemetry.text(identifier) + at + version)
+    return telemetry.text(value)
 
 
 class AdoptedSpan(NonRecordingSpan):
@@ -263,15 +274,17 @@ class AdoptingTracer(trace.Tracer):
 class _OpenStandIn:
     """A library SERVER span folded into ours and still open (its ``with`` block is running)."""
 
-    __slots__ = ("enriched", "seam", "server_name")
+    __slots__ = ("call", "enriched", "seam", "server_name")
 
-    def __init__(self, attributes: Any) -> None:
+    def __init__(self, call: Any, attributes: Any) -> None:
+        self.call = call  # the marker is inherited by tasks a handler starts (an in-process backend's too)
         get = attributes.get if isinstance(attributes, dict) else (lambda _key: None)
         self.server_name = get(_FASTMCP_SERVER_NAME)
         self.seam = get(_FASTMCP_SEAM) is True
         self.enriched = False
 
 
+_FASTMCP_COMPONENT_KEY = "fastmcp.component.key"
 # FastMCP's own keys that tell its seam span (4.x) and which (mounted) server a span belongs to.
 _FASTMCP_SERVER_NAME = "fastmcp.server.name"
 _FASTMCP_SEAM = "fastmcp.span.seam"
@@ -299,6 +312,8 @@ def open_server_stand_in(telemetry: Telemetry, attributes: Any, *, unmatched: An
         if span is None:
             return unmatched, None
         open_ = _OPEN.get()
+        if open_ is not None and open_.call is not call:
+            open_ = None  # another request's (this one runs in a task that request started)
         if trace.get_current_span() is not span:
             return NESTED, None
         if open_ is not None:
@@ -308,7 +323,7 @@ def open_server_stand_in(telemetry: Telemetry, attributes: Any, *, unmatched: An
             open_.enriched = True
             token = None
         else:
-            token = _OPEN.set(_OpenStandIn(attributes))
+            token = _OPEN.set(_OpenStandIn(call, attributes))
         stand_in = AdoptedSpan(telemetry, span)
         stand_in.set_attributes(attributes)
         return stand_in, token
