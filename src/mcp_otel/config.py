@@ -32,6 +32,13 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(0, int(os.environ[name]))
+    except (KeyError, ValueError):
+        return default
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a wrapper needs to know about the user's choices.
@@ -49,6 +56,9 @@ class Config:
         result_error_detector: client and server, mark ``tools/call`` results that report a failure in their
             payload (``{"success": false, "error": ...}``) as ``error.type=tool_error``: True for the built-in
             detector, or a callable ``detector(result: dict) -> bool | str`` given the wire-form result.
+        max_span_events: most lifecycle events (progress, server logs, list changes, reconnects) one span
+            records; later ones are counted in ``mcp_otel.events.dropped`` (never above the SDK's own
+            per-span event limit).
     """
 
     capture_content: bool = False
@@ -60,6 +70,7 @@ class Config:
     track_streams: bool = True
     capture_leak_origin: bool = False
     result_error_detector: Any = None
+    max_span_events: int = 64
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -74,8 +85,12 @@ class Config:
             "track_streams": env_flag(semconv.ENV_TRACK_STREAMS, True),
             "capture_leak_origin": env_flag(semconv.ENV_CAPTURE_LEAK_ORIGIN, False),
             "result_error_detector": env_flag(semconv.ENV_DETECT_RESULT_ERRORS, False) or None,
+            "max_span_events": _env_int(semconv.ENV_MAX_SPAN_EVENTS, 64),
         }
         for key, value in (overrides or {}).items():
             if key in cls.__dataclass_fields__ and value is not None:
                 values[key] = frozenset(value) if key == "excluded_methods" else value
+        if not isinstance(values["max_span_events"], int) or isinstance(values["max_span_events"], bool):
+            raise TypeError("max_span_events must be an int")
+        values["max_span_events"] = max(0, values["max_span_events"])
         return cls(**values)

@@ -104,8 +104,12 @@ def _select_adapters(telemetry: Telemetry) -> list[Any]:
         from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter
         from mcp_otel.adapters.mcp_v1_server import McpV1ServerAdapter
 
+        from mcp_otel.adapters.mcp_v1_lifecycle import McpV1LifecycleAdapter
+
         server_v1 = McpV1ServerAdapter(telemetry)
-        adapters += [McpV1ClientAdapter(telemetry), server_v1]
+        client_v1 = McpV1ClientAdapter(telemetry)
+        # The lifecycle adapter first: its request wrappers must run inside the client adapter's span.
+        adapters += [McpV1LifecycleAdapter(client_v1), client_v1, server_v1]
         if _major("fastmcp") == 3:
             from mcp_otel.adapters.fastmcp_v3 import FastMCPV3Adapter
 
@@ -114,7 +118,11 @@ def _select_adapters(telemetry: Telemetry) -> list[Any]:
         from mcp_otel.adapters.mcp_v2 import McpV2ClientAdapter
         from mcp_otel.adapters.mcp_v2_server import McpV2ServerAdapter
 
-        adapters += [McpV2ClientAdapter(telemetry), McpV2ServerAdapter(telemetry)]
+        from mcp_otel.adapters.mcp_v2_lifecycle import McpV2LifecycleAdapter
+
+        client_v2 = McpV2ClientAdapter(telemetry)
+        # The lifecycle adapter first: its request wrappers must run inside the client adapter's span.
+        adapters += [McpV2LifecycleAdapter(client_v2), client_v2, McpV2ServerAdapter(telemetry)]
         if _major("fastmcp") == 4:
             from mcp_otel.adapters.fastmcp_v4 import FastMCPV4Adapter
 

@@ -134,6 +134,12 @@ class Telemetry:
             description="MCP requests that repeat an earlier failed request (attempt 2 and later).",
         )
 
+        self.client_reconnects = meter.create_counter(
+            semconv.METRIC_CLIENT_RECONNECTS,
+            unit=semconv.UNIT_RECONNECT,
+            description="Transport reconnect attempts of MCP client sessions (streamable-HTTP streams).",
+        )
+
         from mcp_otel.retry import RetryDetector
 
         self.retries = RetryDetector(config.retry_window)

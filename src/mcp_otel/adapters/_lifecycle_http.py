@@ -1,0 +1,206 @@
+"""Streamable-HTTP client lifecycle, shared by the mcp 1.x and 2.x adapters: stream reconnects and 401/403.
+
+mcp's ``StreamableHTTPTransport`` (1.30 and 2.x alike; 1.12 has no reconnection at all) reconnects:
+
+* its standalone GET stream in ``handle_get_stream``: a loop that re-opens the stream after it ends (the
+  attempt counter resets) or fails (up to ``MAX_RECONNECTION_ATTEMPTS`` consecutive failures, then it gives
+  up), sending ``Last-Event-ID`` when the server numbered its events and waiting the server's ``retry:``;
+* a request's POST SSE stream that ended before the response, in ``_handle_reconnection`` (recursive, its
+  ``attempt`` argument counting), always with ``Last-Event-ID``.
+
+Every (re)connection goes through ``sse_within_origin`` as imported into ``mcp.client.streamable_http``;
+wrapping that name there sees each attempt, its ``Last-Event-ID`` header and how the previous one ended.
+POSTs go through ``stream_within_origin``: its final status (after the client's httpx auth, if any) tells
+the session about an unresolved 401/403.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import wrapt
+
+from mcp_otel import semconv
+from mcp_otel._patching import Patcher
+from mcp_otel._weak import IdentityWeakMap
+from mcp_otel.errors import classify, is_cancellation
+from mcp_otel.session import OPENING, ClientSessionRecord
+from mcp_otel.telemetry import guarded, report_internal_error
+
+_MODULE = "mcp.client.streamable_http"
+_LAST_EVENT_ID = "last-event-id"
+
+
+@dataclass
+class _StreamState:
+    """One reconnecting stream: the GET stream of a transport, or one request's POST stream."""
+
+    record: ClientSessionRecord
+    kind: str  # "get" or "post"
+    opened: int = 0  # connection attempts so far (the first is not a reconnect)
+    attempt: int = 0  # reconnects since the stream last ended normally
+    cause: str = semconv.ERROR_CONNECTION_CLOSED  # how the previous connection ended
+    failures: int = 0  # consecutive failed connections (mcp's own attempt counter)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# The stream whose (re)connections run in this task, and the session of the transport task tree.
+_STREAM: ContextVar[_StreamState | None] = ContextVar("mcp_otel_http_stream", default=None)
+_RECORD: ContextVar[ClientSessionRecord | None] = ContextVar("mcp_otel_http_record", default=None)
+
+
+class HttpLifecycle:
+    """Wraps one SDK line's ``StreamableHTTPTransport`` and the two connection helpers it imports."""
+
+    def __init__(self) -> None:
+        self._transports: IdentityWeakMap[ClientSessionRecord] = IdentityWeakMap()
+
+    def apply(self, patcher: Patcher) -> None:
+        from mcp.client import streamable_http
+
+        cls = streamable_http.StreamableHTTPTransport
+        self._max_attempts = getattr(streamable_http, "MAX_RECONNECTION_ATTEMPTS", None)
+        patcher.wrap(cls, "__init__", self._init)
+        patcher.wrap(cls, "post_writer", self._post_writer)
+        patcher.wrap(cls, "handle_get_stream", self._get_stream)
+        patcher.wrap(cls, "_handle_reconnection", self._reconnection)
+        patcher.wrap(streamable_http, "sse_within_origin", self._sse)
+        patcher.wrap(streamable_http, "stream_within_origin", self._post)
+
+    def _init(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        record = OPENING.get()
+        if record is not None:
+            self._transports.set(instance, record)
+        return result
+
+    async def _post_writer(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """The transport's writer task: the POSTs it spawns belong to the transport's session."""
+        record = self._transports.get(instance)
+        token = _RECORD.set(record) if record is not None else None
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            if token is not None:
+                _RECORD.reset(token)
+
+    async def _get_stream(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        record = self._transports.get(instance)
+        if record is None:
+            return await wrapped(*args, **kwargs)
+        state = _StreamState(record, "get")
+        token = _STREAM.set(state)
+        try:
+            result = await wrapped(*args, **kwargs)
+        finally:
+            _STREAM.reset(token)
+        if state.failures and self._max_attempts is not None and state.failures >= self._max_attempts:
+            # mcp returned after its last allowed attempt failed: the stream is gone for good.
+            record.on_reconnect_gave_up()
+        return result
+
+    async def _reconnection(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """``_handle_reconnection(ctx, last_event_id, retry_interval_ms=None, attempt=0)``: one POST resume."""
+        state = _STREAM.get()
+        token = None
+        if state is None or state.kind != "post":
+            record = self._transports.get(instance)
+            if record is None:
+                return await wrapped(*args, **kwargs)
+            state = _StreamState(record, "post", opened=1)
+            token = _STREAM.set(state)
+        self._note_resume(state, kwargs.get("attempt", args[3] if len(args) > 3 else 0))
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            if token is not None:
+                _STREAM.reset(token)
+
+    @guarded
+    def _note_resume(self, state: _StreamState, attempt: Any) -> None:
+        """The next connection of this POST stream is resume attempt ``attempt + 1`` (mcp counts from 0)."""
+        if not isinstance(attempt, int) or (self._max_attempts is not None and attempt >= self._max_attempts):
+            return  # mcp gives up here without connecting; the request span records the outcome
+        if attempt == 0:  # called from inside a resumed stream that ended again without the response
+            state.cause = semconv.ERROR_CONNECTION_CLOSED
+        state.extra["resume_pending"] = attempt + 1
+
+    def _sse(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        cm = wrapped(*args, **kwargs)
+        state = _STREAM.get()
+        if state is None:
+            record = _RECORD.get()
+            return _StatusProxy(cm, record, None) if record is not None else cm
+        try:
+            headers = kwargs.get("headers")
+            resumed = isinstance(headers, dict) and bool(headers.get(_LAST_EVENT_ID))
+            return _StatusProxy(cm, state.record, (state, resumed))
+        except Exception:
+            report_internal_error("HttpLifecycle._sse")
+            return cm
+
+    def _post(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        cm = wrapped(*args, **kwargs)
+        record = _RECORD.get()
+        if record is None:
+            return cm
+        return _StatusProxy(cm, record, None)
+
+
+class _StatusProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """An SSE/POST connection context manager: reports its HTTP status and, for a reconnecting stream, the
+    reconnect attempt it is and how it ended."""
+
+    def __init__(self, wrapped: Any, record: ClientSessionRecord, stream: tuple[_StreamState, bool] | None):
+        super().__init__(wrapped)
+        self._self_record = record
+        self._self_stream = stream
+
+    async def __aenter__(self) -> Any:
+        self._opening()
+        try:
+            result = await self.__wrapped__.__aenter__()
+        except BaseException as exc:
+            self._ended(exc)
+            raise
+        self._status(result)
+        return result
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        self._ended(exc)
+        return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+
+    @guarded
+    def _opening(self) -> None:
+        if self._self_stream is None:
+            return
+        state, resumed = self._self_stream
+        pending = state.extra.pop("resume_pending", None)
+        if pending is not None:  # a POST resume: _handle_reconnection told us its attempt number
+            state.opened += 1
+            state.record.on_reconnect(pending, True, state.cause, state.kind)
+            return
+        state.opened += 1
+        if state.opened > 1:
+            state.attempt += 1
+            state.record.on_reconnect(state.attempt, resumed, state.cause, state.kind)
+
+    @guarded
+    def _status(self, result: Any) -> None:
+        response = getattr(result, "response", result)  # an EventSource (SSE) or the httpx response (POST)
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int):
+            self._self_record.on_http_status(status)
+
+    @guarded
+    def _ended(self, exc: BaseException | None) -> None:
+        if self._self_stream is None:
+            return
+        state = self._self_stream[0]
+        if exc is None:
+            state.cause, state.failures, state.attempt = semconv.ERROR_CONNECTION_CLOSED, 0, 0
+        elif not is_cancellation(exc):
+            state.cause = classify(exc).error_type
+            state.failures += 1

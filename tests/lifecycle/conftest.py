@@ -1,0 +1,38 @@
+"""Fixtures for the lifecycle tests: the lifecycle test server (tests/servers/lifecycle_server.py)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.servers import RunningServer, make_http_server
+
+SCRIPT = Path(__file__).resolve().parents[1] / "servers" / "lifecycle_server.py"
+sys.path.insert(0, str(SCRIPT.parent))
+
+
+@pytest.fixture
+def lifecycle_server() -> Iterator[Callable[..., RunningServer]]:
+    """Factory: ``lifecycle_server(*args)`` starts lifecycle_server.py over streamable HTTP on a free port."""
+    started: list[RunningServer] = []
+
+    def factory(*args: str, env: dict[str, str] | None = None) -> RunningServer:
+        server = make_http_server("sdk", "streamable-http", env=env)
+        server.argv = [str(SCRIPT), "--transport", "streamable-http", "--port", str(server.port), *args]
+        started.append(server)
+        return server.start()
+
+    yield factory
+    for server in reversed(started):
+        print(f"--- lifecycle server on port {server.port}: log ---\n{server.logs()[-4000:]}")
+        server.close()
+
+
+def stdio_parameters() -> Any:
+    from mcp import StdioServerParameters
+
+    return StdioServerParameters(command=sys.executable, args=[str(SCRIPT), "--transport", "stdio"])
