@@ -14,6 +14,14 @@ from support.servers import RunningServer, make_http_server
 SCRIPT = Path(__file__).resolve().parents[1] / "servers" / "lifecycle_server.py"
 sys.path.insert(0, str(SCRIPT.parent))
 
+# The server process instruments itself (no exporter): its server->client requests then carry _meta.
+INSTRUMENTED_SERVER_ENV = {
+    "MCP_OTEL_AUTO_INSTRUMENT": "true",
+    "OTEL_TRACES_EXPORTER": "none",
+    "OTEL_METRICS_EXPORTER": "none",
+    "OTEL_LOGS_EXPORTER": "none",
+}
+
 
 @pytest.fixture
 def lifecycle_server() -> Iterator[Callable[..., RunningServer]]:
@@ -21,7 +29,7 @@ def lifecycle_server() -> Iterator[Callable[..., RunningServer]]:
     started: list[RunningServer] = []
 
     def factory(*args: str, env: dict[str, str] | None = None) -> RunningServer:
-        server = make_http_server("sdk", "streamable-http", env=env)
+        server = make_http_server("sdk", "streamable-http", env={**INSTRUMENTED_SERVER_ENV, **(env or {})})
         server.argv = [str(SCRIPT), "--transport", "streamable-http", "--port", str(server.port), *args]
         started.append(server)
         return server.start()
@@ -35,4 +43,6 @@ def lifecycle_server() -> Iterator[Callable[..., RunningServer]]:
 def stdio_parameters() -> Any:
     from mcp import StdioServerParameters
 
-    return StdioServerParameters(command=sys.executable, args=[str(SCRIPT), "--transport", "stdio"])
+    return StdioServerParameters(
+        command=sys.executable, args=[str(SCRIPT), "--transport", "stdio"], env=dict(INSTRUMENTED_SERVER_ENV)
+    )

@@ -90,12 +90,12 @@ async def test_progress_events_on_both_request_spans(kind: str, target: Callable
     assert ls.MARKER_PROGRESS not in _all_text(cap)
 
 
-async def test_progress_message_with_capture_on(target: Callable[[], Any]) -> None:
+async def test_progress_message_with_capture_on() -> None:
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         pass
 
     with instrumented(capture_content=True) as cap:
-        async with session("memory", target) as s:
+        async with session("memory", ls.build) as s:
             await s.call_tool("progress", {"n": 2}, progress_callback=on_progress)
     client = _tool_call(cap, "progress", SpanKind.CLIENT)
     messages = [e["mcp_otel.progress.message"] for e in _events(client, "mcp_otel.progress")]
@@ -119,18 +119,18 @@ async def test_server_logs_and_list_changes_on_the_session(kind: str, target: Ca
     assert ls.MARKER_LOG not in _all_text(cap)
 
 
-async def test_log_data_with_capture_on(target: Callable[[], Any]) -> None:
+async def test_log_data_with_capture_on() -> None:
     with instrumented(capture_content=True) as cap:
-        async with session("memory", target) as s:
+        async with session("memory", ls.build) as s:
             await s.call_tool("chatty", {"n": 2})
     (client_session,) = [s for s in cap.named("mcp.session") if _events(s, "mcp_otel.log")]
     data = [e["mcp_otel.log.data"] for e in _events(client_session, "mcp_otel.log")]
     assert data == [f"{ls.MARKER_LOG}-0", f"{ls.MARKER_LOG}-1"]
 
 
-async def test_a_chatty_server_cannot_grow_the_session_span(target: Callable[[], Any]) -> None:
+async def test_a_chatty_server_cannot_grow_the_session_span() -> None:
     with instrumented(max_span_events=10) as cap:
-        async with session("memory", target) as s:
+        async with session("memory", ls.build) as s:
             await s.call_tool("chatty", {"n": 50})
     (client_session,) = [s for s in cap.named("mcp.session") if _events(s, "mcp_otel.log")]
     assert len(_events(client_session, "mcp_otel.log")) == 10
