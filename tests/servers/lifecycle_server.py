@@ -15,11 +15,12 @@ with capture off):
 * ``sample()``: asks the client to sample (``sampling/createMessage``) and returns its text.
 * ``elicit()``: asks the client for a name (``elicitation/create``) and returns the action.
 * ``roots()``: asks the client for its roots (``roots/list``) and returns how many.
+* ``close_get()``: (with ``--resumable``) ends the client's GET stream cleanly: the client reconnects.
 * ``drop_post()``: (with ``--resumable``) closes its own POST SSE stream, then answers: the client resumes it.
 
-HTTP options: ``--drop-get S`` ends every GET stream S seconds after it opened (the client reconnects);
-``--resumable`` gives the session manager an in-memory event store (event ids, ``Last-Event-ID`` replay) and
-``--retry-ms`` the ``retry:`` the server sends; ``--token T`` puts the app behind mcp's bearer-token auth with
+HTTP options: ``--drop-get S`` cuts every GET stream S seconds after it opened (the client reconnects);
+``--resumable`` gives the session manager an in-memory event store (event ids, ``Last-Event-ID`` replay);
+``--retry-ms`` the ``retry:`` the server sends (on POST streams; on GET streams too with ``--drop-get``); ``--token T`` puts the app behind mcp's bearer-token auth with
 a token verifier accepting only T (anything else is answered 401).
 """
 
@@ -97,6 +98,11 @@ def build(name: str = "lifecycle", **settings: Any) -> Any:
         return str(len(result.roots))
 
     @server.tool()
+    async def close_get(ctx: Context) -> str:
+        await ctx.close_standalone_sse_stream()  # ends the client's GET stream cleanly (needs an event store)
+        return "closed"
+
+    @server.tool()
     async def drop_post(ctx: Context) -> str:
         await ctx.report_progress(1, 2)  # an event id on this POST's stream, so that the client can resume
         await anyio.sleep(0.2)
@@ -130,38 +136,49 @@ async def list_roots_callback(context: Any) -> Any:
 
 # --- HTTP ------------------------------------------------------------------------------------------
 class DropGetStream:
-    """ASGI wrapper: a GET stream (the client's standalone SSE stream) is ended after ``seconds``."""
+    """ASGI wrapper: a GET stream (the client's standalone SSE stream) is cut after ``seconds``; with
+    ``retry_ms`` its first SSE line is ``retry: <ms>`` (mcp's server sends ``retry:`` on POST streams only)."""
 
-    def __init__(self, app: Any, seconds: float) -> None:
+    def __init__(self, app: Any, seconds: float, retry_ms: int | None) -> None:
         self.app = app
         self.seconds = seconds
+        self.retry_ms = retry_ms
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
+        first = True
+
+        async def send_with_retry(message: Any) -> None:
+            nonlocal first
+            if first and self.retry_ms is not None and message["type"] == "http.response.body":
+                first = False
+                retry = f"retry: {self.retry_ms}\n\n".encode()
+                await send({"type": "http.response.body", "body": retry, "more_body": True})
+            await send(message)
+
         with anyio.move_on_after(self.seconds):
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_with_retry)
 
 
 def http_app(args: argparse.Namespace) -> Any:
-    settings: dict[str, Any] = {}
+    streams: dict[str, Any] = {}
     if args.resumable:
         from mcp.server.streamable_http import EventStore
 
-        settings["event_store"] = _memory_event_store(EventStore)
+        streams["event_store"] = _memory_event_store(EventStore)
         if args.retry_ms is not None:
-            settings["retry_interval"] = args.retry_ms
-    if args.token:
-        settings.update(_auth_settings(args))
-    server = build(**({} if MCP_MAJOR >= 2 else settings))
+            streams["retry_interval"] = args.retry_ms
+    auth = _auth_settings(args) if args.token else {}
+    server = build(**auth, **({} if MCP_MAJOR >= 2 else streams))
     if MCP_MAJOR >= 2:
-        app = server.streamable_http_app(streamable_http_path="/mcp", **settings)
+        app = server.streamable_http_app(streamable_http_path="/mcp", **streams)
     else:
         server.settings.streamable_http_path = "/mcp"
         app = server.streamable_http_app()
     if args.drop_get:
-        app = DropGetStream(app, args.drop_get)
+        app = DropGetStream(app, args.drop_get, args.retry_ms)
     return app
 
 
