@@ -21,7 +21,7 @@ with capture off):
 HTTP options: ``--drop-get S`` cuts every GET stream S seconds after it opened (the client reconnects);
 ``--resumable`` gives the session manager an in-memory event store (event ids, ``Last-Event-ID`` replay);
 ``--retry-ms`` the ``retry:`` the server sends (on POST streams; on GET streams too with ``--drop-get``); ``--token T`` puts the app behind mcp's bearer-token auth with
-a token verifier accepting only T (anything else is answered 401).
+a token verifier accepting only T (``weak`` is valid but lacks the scope: 403; anything else: 401).
 """
 
 
@@ -216,6 +216,8 @@ def _auth_settings(args: argparse.Namespace) -> dict[str, Any]:
 
     class Verifier:
         async def verify_token(self, token: str) -> AccessToken | None:
+            if token == "weak":  # a valid token without the required scope: 403
+                return AccessToken(token=token, client_id="test", scopes=[], expires_at=None)
             if token != args.token:
                 return None
             return AccessToken(token=token, client_id="test", scopes=["mcp"], expires_at=None)

@@ -46,9 +46,8 @@ class _StreamState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# The stream whose (re)connections run in this task, and the session of the transport task tree.
+# The stream whose (re)connections run in this task.
 _STREAM: ContextVar[_StreamState | None] = ContextVar("mcp_otel_http_stream", default=None)
-_RECORD: ContextVar[ClientSessionRecord | None] = ContextVar("mcp_otel_http_record", default=None)
 
 
 class HttpLifecycle:
@@ -56,6 +55,9 @@ class HttpLifecycle:
 
     def __init__(self) -> None:
         self._transports: IdentityWeakMap[ClientSessionRecord] = IdentityWeakMap()
+        # The httpx client a transport's writer POSTs with -> the session (the POST tasks run in the
+        # sender's context on mcp 2.x, so a context variable set by the writer would not reach them).
+        self._clients: IdentityWeakMap[ClientSessionRecord] = IdentityWeakMap()
 
     def apply(self, patcher: Patcher) -> None:
         from mcp.client import streamable_http
@@ -76,15 +78,13 @@ class HttpLifecycle:
             self._transports.set(instance, record)
         return result
 
-    async def _post_writer(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        """The transport's writer task: the POSTs it spawns belong to the transport's session."""
+    def _post_writer(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """``post_writer(client, ...)``: the POSTs it sends with ``client`` belong to the transport's session."""
         record = self._transports.get(instance)
-        token = _RECORD.set(record) if record is not None else None
-        try:
-            return await wrapped(*args, **kwargs)
-        finally:
-            if token is not None:
-                _RECORD.reset(token)
+        client = kwargs.get("client", args[0] if args else None)
+        if record is not None and client is not None:
+            self._clients.set(client, record)
+        return wrapped(*args, **kwargs)
 
     async def _get_stream(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         record = self._transports.get(instance)
@@ -131,7 +131,7 @@ class HttpLifecycle:
         cm = wrapped(*args, **kwargs)
         state = _STREAM.get()
         if state is None:
-            record = _RECORD.get()
+            record = self._clients.get(kwargs.get("client", args[0] if args else None))
             return _StatusProxy(cm, record, None) if record is not None else cm
         try:
             headers = kwargs.get("headers")
@@ -143,7 +143,7 @@ class HttpLifecycle:
 
     def _post(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         cm = wrapped(*args, **kwargs)
-        record = _RECORD.get()
+        record = self._clients.get(kwargs.get("client", args[0] if args else None))
         if record is None:
             return cm
         return _StatusProxy(cm, record, None)
