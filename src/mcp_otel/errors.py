@@ -87,6 +87,9 @@ def from_exception(exc: BaseException) -> ErrorInfo:
         # mcp 1.x: after the transport died (stdio server gone, POST writer failed) the next call hits
         # the closed memory stream.
         return ErrorInfo(semconv.ERROR_CONNECTION_CLOSED, message=f"{type(inner).__name__}: transport closed")
+    if type(inner).__module__.startswith("mcp.client.auth"):
+        # OAuth errors quote the authorization server's responses (token endpoint bodies): never recorded.
+        return ErrorInfo(qualified_name(inner), message="OAuth flow failed")
     return ErrorInfo(qualified_name(inner), message=str(inner) or None)
 
 

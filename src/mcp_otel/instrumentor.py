@@ -102,9 +102,8 @@ def _select_adapters(telemetry: Telemetry) -> list[Any]:
     mcp_major = _major("mcp")
     if mcp_major == 1:
         from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter
-        from mcp_otel.adapters.mcp_v1_server import McpV1ServerAdapter
-
         from mcp_otel.adapters.mcp_v1_lifecycle import McpV1LifecycleAdapter
+        from mcp_otel.adapters.mcp_v1_server import McpV1ServerAdapter
 
         server_v1 = McpV1ServerAdapter(telemetry)
         client_v1 = McpV1ClientAdapter(telemetry)
@@ -116,9 +115,8 @@ def _select_adapters(telemetry: Telemetry) -> list[Any]:
             adapters.append(FastMCPV3Adapter(server_v1))
     elif mcp_major == 2:
         from mcp_otel.adapters.mcp_v2 import McpV2ClientAdapter
-        from mcp_otel.adapters.mcp_v2_server import McpV2ServerAdapter
-
         from mcp_otel.adapters.mcp_v2_lifecycle import McpV2LifecycleAdapter
+        from mcp_otel.adapters.mcp_v2_server import McpV2ServerAdapter
 
         client_v2 = McpV2ClientAdapter(telemetry)
         # The lifecycle adapter first: its request wrappers must run inside the client adapter's span.

@@ -380,9 +380,7 @@ class ClientSessionRecord:
         )
         if self.span.is_recording():
             self.span.set_attribute(semconv.SESSION_RECONNECTS, self.reconnects)
-        self._telemetry.client_reconnects.add(
-            1, {**self._active_attributes, semconv.ERROR_TYPE: error_type}
-        )
+        self._telemetry.client_reconnects.add(1, {**self._active_attributes, semconv.ERROR_TYPE: error_type})
 
     @guarded
     def on_reconnect_gave_up(self) -> None:
@@ -407,6 +405,10 @@ class ClientSessionRecord:
         if auth is not None and error.error_type in _AUTH_MASKED:
             return auth
         return error
+
+    def start_auth(self, step: str) -> Span:
+        """One OAuth flow the client's auth runs for this session (``mcp.auth``, a child of the session)."""
+        return self._child(semconv.SPAN_AUTH, {semconv.AUTH_STEP: step})
 
     # --- requests ---------------------------------------------------------------------------------
     def start_request(self, info: RequestInfo) -> Operation:

@@ -12,6 +12,7 @@ import pytest
 from support.servers import RunningServer, make_http_server
 
 SCRIPT = Path(__file__).resolve().parents[1] / "servers" / "lifecycle_server.py"
+OAUTH_SCRIPT = SCRIPT.parent / "oauth_server.py"
 sys.path.insert(0, str(SCRIPT.parent))
 
 # The server process instruments itself (no exporter): its server->client requests then carry _meta.
@@ -37,6 +38,23 @@ def lifecycle_server() -> Iterator[Callable[..., RunningServer]]:
     yield factory
     for server in reversed(started):
         print(f"--- lifecycle server on port {server.port}: log ---\n{server.logs()[-4000:]}")
+        server.close()
+
+
+@pytest.fixture
+def oauth_server() -> Iterator[Callable[..., RunningServer]]:
+    """Factory: ``oauth_server(*args)`` starts the authorization server tests/servers/oauth_server.py."""
+    started: list[RunningServer] = []
+
+    def factory(*args: str) -> RunningServer:
+        server = make_http_server("sdk", "streamable-http")
+        server.argv = [str(OAUTH_SCRIPT), "--port", str(server.port), *args]
+        started.append(server)
+        return server.start()
+
+    yield factory
+    for server in reversed(started):
+        print(f"--- authorization server on port {server.port}: log ---\n{server.logs()[-4000:]}")
         server.close()
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import lifecycle_server as ls
 import pytest
 from clients import LOGS, connect
-from conftest import stdio_parameters
 from opentelemetry.trace import SpanKind
 
+from conftest import stdio_parameters
 from support.capture import Capture, instrumented
 from support.env import MCP_VERSION_TUPLE
 
@@ -140,7 +140,10 @@ async def test_a_chatty_server_cannot_grow_the_session_span() -> None:
     assert _attrs(client_session)["mcp_otel.events.dropped"] == 40
 
 
-@pytest.mark.parametrize("tool,method", [("sample", "sampling/createMessage"), ("elicit", "elicitation/create"), ("roots", "roots/list")])
+@pytest.mark.parametrize(
+    "tool,method",
+    [("sample", "sampling/createMessage"), ("elicit", "elicitation/create"), ("roots", "roots/list")],
+)
 async def test_server_to_client_requests_are_traced_on_both_lines(
     kind: str, target: Callable[[], Any], tool: str, method: str
 ) -> None:
@@ -153,7 +156,9 @@ async def test_server_to_client_requests_are_traced_on_both_lines(
     assert len(callback) == 1, [(s.name, s.kind) for s in cap.spans(None)]
     assert callback[0].attributes["mcp.method.name"] == method
     metrics = cap.metrics()
-    assert any(p.attributes.get("mcp.method.name") == method for p in metrics["mcp.server.operation.duration"])
+    assert any(
+        p.attributes.get("mcp.method.name") == method for p in metrics["mcp.server.operation.duration"]
+    )
     client_call = _tool_call(cap, tool, SpanKind.CLIENT)
     # the client's SERVER span is in the trace of the client's tools/call
     assert callback[0].context.trace_id == client_call.context.trace_id

@@ -59,7 +59,9 @@ async def test_cut_get_stream_reconnects_then_gives_up(lifecycle_server: Callabl
     assert {p.attributes["error.type"] for p in points} == {events[0]["error.type"]}
 
 
-async def test_closed_get_stream_is_resumed_after_the_servers_retry(lifecycle_server: Callable[..., Any]) -> None:
+async def test_closed_get_stream_is_resumed_after_the_servers_retry(
+    lifecycle_server: Callable[..., Any],
+) -> None:
     """The server numbers its events, sends ``retry: 100`` and closes the GET stream cleanly twice: two
     resumed reconnects (``Last-Event-ID`` sent), each one attempt 1 (the stream had ended normally)."""
     server = lifecycle_server("--drop-get", "60", "--resumable", "--retry-ms", "100")
@@ -73,14 +75,18 @@ async def test_closed_get_stream_is_resumed_after_the_servers_retry(lifecycle_se
             await anyio.sleep(0.4)
     session = _client_session(cap)
     events = _events(session, "mcp_otel.reconnect")
-    assert events == [
-        {
-            "mcp_otel.reconnect.attempt": 1,
-            "mcp_otel.reconnect.resumed": True,
-            "mcp_otel.reconnect.stream": "get",
-            "error.type": "connection_closed",
-        }
-    ] * 2
+    assert (
+        events
+        == [
+            {
+                "mcp_otel.reconnect.attempt": 1,
+                "mcp_otel.reconnect.resumed": True,
+                "mcp_otel.reconnect.stream": "get",
+                "error.type": "connection_closed",
+            }
+        ]
+        * 2
+    )
     assert session.attributes["mcp_otel.session.reconnects"] == 2
     assert "mcp_otel.session.reconnect_gave_up" not in session.attributes
 
@@ -105,7 +111,11 @@ async def test_resumed_post_stream(lifecycle_server: Callable[..., Any]) -> None
         async with connect("http", server.url) as s:
             result = await s.call_tool("drop_post", {})
     assert result.content[0].text == "resumed"
-    events = [e for e in _events(_client_session(cap), "mcp_otel.reconnect") if e["mcp_otel.reconnect.stream"] == "post"]
+    events = [
+        e
+        for e in _events(_client_session(cap), "mcp_otel.reconnect")
+        if e["mcp_otel.reconnect.stream"] == "post"
+    ]
     assert len(events) == 1, events
     assert events[0] == {
         "mcp_otel.reconnect.attempt": 1,

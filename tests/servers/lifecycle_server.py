@@ -24,7 +24,6 @@ HTTP options: ``--drop-get S`` cuts every GET stream S seconds after it opened (
 a token verifier accepting only T (``weak`` is valid but lacks the scope: 403; anything else: 401).
 """
 
-
 import argparse
 import importlib.metadata
 import sys
@@ -223,7 +222,9 @@ def _auth_settings(args: argparse.Namespace) -> dict[str, Any]:
             return AccessToken(token=token, client_id="test", scopes=["mcp"], expires_at=None)
 
     base = f"http://127.0.0.1:{args.port}"
-    auth = AuthSettings(issuer_url=args.issuer or base, resource_server_url=f"{base}/mcp", required_scopes=["mcp"])
+    auth = AuthSettings(
+        issuer_url=args.issuer or base, resource_server_url=f"{base}/mcp", required_scopes=["mcp"]
+    )
     return {"token_verifier": Verifier(), "auth": auth}
 
 

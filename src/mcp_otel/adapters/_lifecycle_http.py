@@ -12,6 +12,13 @@ Every (re)connection goes through ``sse_within_origin`` as imported into ``mcp.c
 wrapping that name there sees each attempt, its ``Last-Event-ID`` header and how the previous one ended.
 POSTs go through ``stream_within_origin``: its final status (after the client's httpx auth, if any) tells
 the session about an unresolved 401/403.
+
+OAuth: mcp's ``OAuthClientProvider`` is an httpx auth flow (``_auth_flow`` in 1.30 / 2.x, driven by
+``RedirectAwareAuth.async_auth_flow``; ``async_auth_flow`` itself in 1.12), an async generator yielding the
+requests it needs. The generator is wrapped and each run of requests of one kind is one ``mcp.auth`` span
+under the session: ``discovery`` (``/.well-known/`` metadata), ``refresh`` (a ``refresh_token`` grant) and
+``authorization`` (registration, the code exchange). Only the step and the outcome are recorded: never a URL
+query, a token, a code or a secret.
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import wrapt
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import Span, Status, StatusCode
 
 from mcp_otel import semconv
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.errors import classify, is_cancellation
 from mcp_otel.session import OPENING, ClientSessionRecord
-from mcp_otel.telemetry import guarded, report_internal_error
+from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 _MODULE = "mcp.client.streamable_http"
 _LAST_EVENT_ID = "last-event-id"
@@ -48,12 +57,15 @@ class _StreamState:
 
 # The stream whose (re)connections run in this task.
 _STREAM: ContextVar[_StreamState | None] = ContextVar("mcp_otel_http_stream", default=None)
+# The session whose HTTP exchange runs in this task (an OAuth flow runs inside it).
+_EXCHANGE: ContextVar[ClientSessionRecord | None] = ContextVar("mcp_otel_http_exchange", default=None)
 
 
 class HttpLifecycle:
     """Wraps one SDK line's ``StreamableHTTPTransport`` and the two connection helpers it imports."""
 
-    def __init__(self) -> None:
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
         self._transports: IdentityWeakMap[ClientSessionRecord] = IdentityWeakMap()
         # The httpx client a transport's writer POSTs with -> the session (the POST tasks run in the
         # sender's context on mcp 2.x, so a context variable set by the writer would not reach them).
@@ -68,8 +80,28 @@ class HttpLifecycle:
         patcher.wrap(cls, "post_writer", self._post_writer)
         patcher.wrap(cls, "handle_get_stream", self._get_stream)
         patcher.wrap(cls, "_handle_reconnection", self._reconnection)
+        patcher.wrap(cls, "_handle_post_request", self._post_request)
         patcher.wrap(streamable_http, "sse_within_origin", self._sse)
         patcher.wrap(streamable_http, "stream_within_origin", self._post)
+        self._apply_oauth(patcher)
+
+    def _apply_oauth(self, patcher: Patcher) -> None:
+        try:
+            from mcp.client.auth import OAuthClientProvider
+        except Exception:  # the auth extras are optional
+            return
+        # 1.30 / 2.x: the flow proper is _auth_flow (async_auth_flow adds redirects around it); 1.12 has
+        # async_auth_flow alone.
+        name = "_auth_flow" if "_auth_flow" in vars(OAuthClientProvider) else "async_auth_flow"
+        patcher.wrap(OAuthClientProvider, name, self._auth_flow)
+
+    def _auth_flow(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        flow = wrapped(*args, **kwargs)
+        try:
+            return _AuthFlowProxy(flow, self._telemetry, kwargs.get("request", args[0] if args else None))
+        except Exception:
+            report_internal_error("HttpLifecycle._auth_flow")
+            return flow
 
     def _init(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         result = wrapped(*args, **kwargs)
@@ -85,6 +117,18 @@ class HttpLifecycle:
         if record is not None and client is not None:
             self._clients.set(client, record)
         return wrapped(*args, **kwargs)
+
+    async def _post_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """mcp 1.x raises ``HTTPStatusError`` for a POST's error status here (and tears the transport down,
+        cancelling the request): the session learns of a 401/403 before its request spans end."""
+        try:
+            return await wrapped(*args, **kwargs)
+        except Exception as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            record = self._transports.get(instance)
+            if record is not None and isinstance(status, int):
+                record.on_http_status(status)
+            raise
 
     async def _get_stream(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         record = self._transports.get(instance)
@@ -160,11 +204,14 @@ class _StatusProxy(wrapt.ObjectProxy):  # type: ignore[misc]
 
     async def __aenter__(self) -> Any:
         self._opening()
+        token = _EXCHANGE.set(self._self_record)  # the request (and any OAuth flow) runs in here
         try:
             result = await self.__wrapped__.__aenter__()
         except BaseException as exc:
             self._ended(exc)
             raise
+        finally:
+            _EXCHANGE.reset(token)
         self._status(result)
         return result
 
@@ -204,3 +251,122 @@ class _StatusProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         elif not is_cancellation(exc):
             state.cause = classify(exc).error_type
             state.failures += 1
+
+
+def _auth_step(request: Any) -> str:
+    """Which OAuth flow a request of mcp's OAuth provider belongs to (read from its URL path and form)."""
+    url = getattr(request, "url", None)
+    path = str(getattr(url, "path", "") or "")
+    if "/.well-known/" in path:
+        return semconv.AUTH_STEP_DISCOVERY
+    content = getattr(request, "content", b"") or b""
+    if isinstance(content, bytes) and b"grant_type=refresh_token" in content:
+        return semconv.AUTH_STEP_REFRESH
+    return semconv.AUTH_STEP_AUTHORIZATION
+
+
+class _AuthFlowProxy:
+    """The OAuth provider's flow generator: every run of requests of one step is one ``mcp.auth`` span.
+
+    httpx drives it with ``__anext__`` / ``asend`` / ``aclose``; each is passed through unchanged.
+    """
+
+    def __init__(self, flow: Any, telemetry: Telemetry, request: Any) -> None:
+        self._flow = flow
+        self._telemetry = telemetry
+        self._request = request  # the MCP request being authenticated
+        self._record = _EXCHANGE.get()
+        self._span: Span | None = None
+        self._step: str | None = None
+        self._sent: Any = None
+
+    def __aiter__(self) -> _AuthFlowProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            outgoing = await self._flow.__anext__()
+        except BaseException as exc:
+            self._end(exc)
+            raise
+        self._outgoing(outgoing)
+        return outgoing
+
+    async def asend(self, response: Any) -> Any:
+        self._response(response)
+        try:
+            outgoing = await self._flow.asend(response)
+        except BaseException as exc:
+            self._end(exc)
+            raise
+        self._outgoing(outgoing)
+        return outgoing
+
+    async def athrow(self, *args: Any) -> Any:
+        try:
+            outgoing = await self._flow.athrow(*args)
+        except BaseException as exc:
+            self._end(exc)
+            raise
+        self._outgoing(outgoing)
+        return outgoing
+
+    async def aclose(self) -> None:
+        try:
+            await self._flow.aclose()
+        finally:
+            self._end(None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._flow, name)
+
+    @guarded
+    def _outgoing(self, request: Any) -> None:
+        self._sent = request
+        if request is self._request:  # the MCP request again (with the token): the flow is over
+            self._end(None)
+            return
+        step = _auth_step(request)
+        if step == self._step:
+            return
+        self._end(None)
+        if not is_instrumentation_enabled():
+            return
+        self._step = step
+        if self._record is not None and not self._record.ended:
+            self._span = self._record.start_auth(step)
+        else:
+            self._span = self._telemetry.tracer.start_span(
+                semconv.SPAN_AUTH, attributes={semconv.AUTH_STEP: step}
+            )
+
+    @guarded
+    def _response(self, response: Any) -> None:
+        status = getattr(response, "status_code", None)
+        span = self._span
+        if span is None or self._sent is self._request or not isinstance(status, int):
+            return
+        if self._step == semconv.AUTH_STEP_REFRESH and status >= 400:
+            # mcp falls back to a full authorization: the refresh itself failed
+            self._fail(span, str(status), f"token refresh answered HTTP {status}")
+
+    def _fail(self, span: Span, error_type: str, message: str) -> None:
+        if span.is_recording():
+            span.set_attribute(semconv.ERROR_TYPE, error_type)
+            span.set_status(Status(StatusCode.ERROR, message))
+
+    @guarded
+    def _end(self, exc: BaseException | None) -> None:
+        span, self._span, self._step = self._span, None, None
+        if span is None:
+            return
+        if exc is not None and not isinstance(exc, StopAsyncIteration | GeneratorExit):
+            error = classify(exc)
+            # OAuth errors carry server-chosen text (and could echo request data): the class name only.
+            self._fail(span, error.error_type, f"{self._auth_label(span)} failed: {error.error_type}")
+        span.end()
+
+    @staticmethod
+    def _auth_label(span: Span) -> str:
+        attributes = getattr(span, "attributes", None) or {}
+        return f"OAuth {attributes.get(semconv.AUTH_STEP, 'flow')}"

@@ -62,7 +62,7 @@ class McpV1LifecycleAdapter:
         # ServerSession inherits send_request: wrapping it on the subclass leaves the client's alone.
         patcher.wrap(ServerSession, "send_request", self._server_send_request)
         patcher.wrap(ServerSession, "send_progress_notification", self._server_progress)
-        HttpLifecycle().apply(patcher)
+        HttpLifecycle(self.telemetry).apply(patcher)
 
     # --- client: progress, logs, list changes -----------------------------------------------------
     async def _client_send_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -141,7 +141,9 @@ class McpV1LifecycleAdapter:
             method = str(getattr(root, "method", "unknown"))
             params = getattr(root, "params", None)
             incoming = IncomingRequest(
-                info=request_info(method, getattr(responder, "request_id", None), lambda k: getattr(params, k, None)),
+                info=request_info(
+                    method, getattr(responder, "request_id", None), lambda k: getattr(params, k, None)
+                ),
                 meta=getattr(responder, "request_meta", None),
             )
             record = self.hub.record_for(session)
@@ -217,4 +219,6 @@ class McpV1LifecycleAdapter:
         names = ("progress_token", "progress", "total", "message")
         values = dict(zip(names, args, strict=False))
         values.update({k: v for k, v in kwargs.items() if k in names})
-        lifecycle.progress(self.telemetry, span, values.get("progress"), values.get("total"), values.get("message"))
+        lifecycle.progress(
+            self.telemetry, span, values.get("progress"), values.get("total"), values.get("message")
+        )

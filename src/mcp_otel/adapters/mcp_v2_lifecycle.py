@@ -71,7 +71,7 @@ class McpV2LifecycleAdapter:
         patcher.wrap(ClientSession, "_on_request", self._on_request)
         patcher.wrap(ServerSession, "report_progress", self._server_progress)
         patcher.wrap(ServerSession, "send_progress_notification", self._server_progress_notification)
-        HttpLifecycle().apply(patcher)
+        HttpLifecycle(self.telemetry).apply(patcher)
 
     # --- requests: client progress relay, server->client CLIENT spans -----------------------------
     async def _send_raw_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -195,4 +195,6 @@ class McpV2LifecycleAdapter:
         if not is_instrumentation_enabled() or not lifecycle.is_own_span(span, SpanKind.SERVER):
             return
         values.update(kwargs)
-        lifecycle.progress(self.telemetry, span, values.get("progress"), values.get("total"), values.get("message"))
+        lifecycle.progress(
+            self.telemetry, span, values.get("progress"), values.get("total"), values.get("message")
+        )
