@@ -15,6 +15,7 @@ with capture off):
 * ``sample()``: asks the client to sample (``sampling/createMessage``) and returns its text.
 * ``elicit()``: asks the client for a name (``elicitation/create``) and returns the action.
 * ``roots()``: asks the client for its roots (``roots/list``) and returns how many.
+* ``publish_tools_changed()``: (mcp 2.x) publishes a tools list change to ``subscriptions/listen`` streams.
 * ``close_get()``: (with ``--resumable``) ends the client's GET stream cleanly: the client reconnects.
 * ``drop_post()``: (with ``--resumable``) closes its own POST SSE stream, then answers: the client resumes it.
 
@@ -95,6 +96,13 @@ def build(name: str = "lifecycle", **settings: Any) -> Any:
     async def roots(ctx: Context) -> str:
         result = await ctx.session.list_roots()
         return str(len(result.roots))
+
+    if MCP_MAJOR >= 2:
+
+        @server.tool()
+        async def publish_tools_changed(ctx: Context) -> str:
+            await ctx.notify_tools_changed()  # to subscriptions/listen subscribers (2026-07-28)
+            return "published"
 
     @server.tool()
     async def close_get(ctx: Context) -> str:

@@ -64,12 +64,21 @@ class McpV2LifecycleAdapter:
     def apply(self, patcher: Patcher) -> None:
         from mcp.client.session import ClientSession
         from mcp.server.session import ServerSession
+        from mcp.shared.direct_dispatcher import DirectDispatcher
         from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 
         patcher.wrap(JSONRPCDispatcher, "send_raw_request", self._send_raw_request)
+        # In-process 2026-07-28: only the client's progress relay (no server->client requests there).
+        patcher.wrap(DirectDispatcher, "send_raw_request", self._direct_send_raw_request)
         patcher.wrap(ClientSession, "_on_notify", self._on_notify)
         patcher.wrap(ClientSession, "_on_request", self._on_request)
-        patcher.wrap(ServerSession, "report_progress", self._server_progress)
+        # A handler's progress (ServerSession.report_progress, MCPServer/FastMCP contexts) reaches the
+        # dispatch context of its request: one class per path (JSON-RPC, in-process, 2026-07-28 HTTP).
+        from mcp.shared import direct_dispatcher, jsonrpc_dispatcher
+
+        patcher.wrap(jsonrpc_dispatcher._JSONRPCDispatchContext, "progress", self._server_progress)
+        patcher.wrap(direct_dispatcher._DirectDispatchContext, "progress", self._server_progress)
+        patcher.on_import("mcp.server._streamable_http_modern", self._wrap_modern_progress(patcher))
         patcher.wrap(ServerSession, "send_progress_notification", self._server_progress_notification)
         HttpLifecycle(self.telemetry).apply(patcher)
 
@@ -94,6 +103,11 @@ class McpV2LifecycleAdapter:
             _PENDING_CLIENT_OP.reset(token)
         op.finish()
         return result
+
+    async def _direct_send_raw_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if self._client_dispatchers.get(instance) is not None:
+            args, kwargs = self._relay_progress(args, kwargs)
+        return await wrapped(*args, **kwargs)
 
     def _relay_progress(self, args: Any, kwargs: Any) -> tuple[Any, Any]:
         try:
@@ -174,11 +188,26 @@ class McpV2LifecycleAdapter:
             return None
 
     # --- server: progress -------------------------------------------------------------------------
+    def _wrap_modern_progress(self, patcher: Patcher) -> Any:
+        def hook(module: Any) -> None:
+            for value in list(vars(module).values()):
+                if (
+                    isinstance(value, type)
+                    and "progress" in vars(value)
+                    and "progress_token" in getattr(value, "__dataclass_fields__", {})
+                ):
+                    patcher.wrap(value, "progress", self._server_progress)
+
+        return hook
+
     async def _server_progress(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        """``ServerSession.report_progress(progress, total=None, message=None)``."""
-        outbound = getattr(instance, "_request_outbound", None)
-        if getattr(outbound, "_progress_token", None) is not None or getattr(outbound, "_on_progress", None):
-            # (a no-op in the SDK when the caller asked for no progress: then no event either)
+        """``progress(progress, total=None, message=None)`` of an inbound request's dispatch context."""
+        # A no-op in the SDK when the caller supplied no progress token (or callback): then no event either.
+        if (
+            getattr(instance, "_progress_token", None) is not None
+            or getattr(instance, "progress_token", None) is not None
+            or getattr(instance, "_on_progress", None) is not None
+        ):
             names = ("progress", "total", "message")
             self._note_server_progress(dict(zip(names, args, strict=False)), kwargs)
         return await wrapped(*args, **kwargs)
