@@ -172,3 +172,23 @@ async def test_server_to_client_requests_are_traced_on_both_lines(
         assert any(
             p.attributes.get("mcp.method.name") == method for p in metrics["mcp.client.operation.duration"]
         )
+
+
+async def test_session_duration_metrics_carry_no_network_transport(
+    lifecycle_server: Callable[..., Any],
+) -> None:
+    """semantic-conventions-genai PR #453: one session's requests may travel differently."""
+    server = lifecycle_server()
+    with instrumented() as cap:
+        async with session("http", lambda: server.url) as s:
+            await s.call_tool("progress", {"n": 1})
+        async with session("memory", ls.build) as s:  # the in-process server's session too
+            await s.call_tool("progress", {"n": 1})
+    metrics = cap.metrics()
+    client_points = metrics["mcp.client.session.duration"]
+    assert client_points and all("network.transport" not in p.attributes for p in client_points)
+    assert any(p.attributes.get("network.protocol.name") == "http" for p in client_points)
+    server_points = metrics["mcp.server.session.duration"]
+    assert server_points and all("network.transport" not in p.attributes for p in server_points)
+    # the operation metrics keep it
+    assert any("network.transport" in p.attributes for p in metrics["mcp.client.operation.duration"])
