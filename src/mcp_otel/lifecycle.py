@@ -23,6 +23,7 @@ from mcp_otel.telemetry import Telemetry, guarded
 # span -> [recorded, dropped] lifecycle events (weak: the map never keeps a span alive)
 _BUDGETS: IdentityWeakMap[list[int]] = IdentityWeakMap()
 
+_PROGRESS = "notifications/progress"
 LIST_CHANGED_KINDS = {
     "notifications/tools/list_changed": "tools",
     "notifications/resources/list_changed": "resources",
@@ -75,6 +76,8 @@ def _number(value: Any) -> float | None:
 
 def progress(telemetry: Telemetry, span: Span, value: Any, total: Any, message: Any) -> None:
     """``notifications/progress`` for the request ``span`` belongs to (the message is content: opt-in)."""
+    if _PROGRESS in telemetry.config.excluded_methods:
+        return
     attributes: dict[str, AttributeValue] = {}
     number = _number(value)
     if number is not None:
@@ -110,6 +113,8 @@ def notification(telemetry: Telemetry, span: Span, method: str, params: Any) -> 
 
     ``params`` is the wire dict (mcp 2.x) or the SDK's params model (mcp 1.x).
     """
+    if method in telemetry.config.excluded_methods:  # an excluded notification records nothing either
+        return
     if method == "notifications/message":
         log_message(telemetry, span, _get(params, "level"), _get(params, "logger"), _get(params, "data"))
     elif method in LIST_CHANGED_KINDS:

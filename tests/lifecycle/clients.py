@@ -13,6 +13,27 @@ from support.env import MCP_MAJOR
 
 LOGS: list[Any] = []
 
+# The server process instruments itself (no exporter): its server->client requests then carry _meta.
+INSTRUMENTED_SERVER_ENV = {
+    "MCP_OTEL_AUTO_INSTRUMENT": "true",
+    "OTEL_TRACES_EXPORTER": "none",
+    "OTEL_METRICS_EXPORTER": "none",
+    "OTEL_LOGS_EXPORTER": "none",
+}
+
+
+def stdio_parameters() -> Any:
+    """tests/servers/lifecycle_server.py over stdio, instrumenting itself."""
+    import sys
+
+    from mcp import StdioServerParameters
+
+    return StdioServerParameters(
+        command=sys.executable,
+        args=[ls.__file__, "--transport", "stdio"],
+        env=dict(INSTRUMENTED_SERVER_ENV),
+    )
+
 
 async def logging_callback(params: Any) -> None:
     LOGS.append(params)

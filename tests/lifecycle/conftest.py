@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,13 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "servers" / "lifecycle_server.py"
 OAUTH_SCRIPT = SCRIPT.parent / "oauth_server.py"
 sys.path.insert(0, str(SCRIPT.parent))
 
-# The server process instruments itself (no exporter): its server->client requests then carry _meta.
-INSTRUMENTED_SERVER_ENV = {
-    "MCP_OTEL_AUTO_INSTRUMENT": "true",
-    "OTEL_TRACES_EXPORTER": "none",
-    "OTEL_METRICS_EXPORTER": "none",
-    "OTEL_LOGS_EXPORTER": "none",
-}
+from clients import INSTRUMENTED_SERVER_ENV  # noqa: E402 (after the path set-up above)
 
 
 @pytest.fixture
@@ -56,11 +49,3 @@ def oauth_server() -> Iterator[Callable[..., RunningServer]]:
     for server in reversed(started):
         print(f"--- authorization server on port {server.port}: log ---\n{server.logs()[-4000:]}")
         server.close()
-
-
-def stdio_parameters() -> Any:
-    from mcp import StdioServerParameters
-
-    return StdioServerParameters(
-        command=sys.executable, args=[str(SCRIPT), "--transport", "stdio"], env=dict(INSTRUMENTED_SERVER_ENV)
-    )

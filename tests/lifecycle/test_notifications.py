@@ -12,10 +12,9 @@ from typing import Any
 
 import lifecycle_server as ls
 import pytest
-from clients import LOGS, connect
+from clients import LOGS, connect, stdio_parameters
 from opentelemetry.trace import SpanKind
 
-from conftest import stdio_parameters
 from support.capture import Capture, instrumented
 from support.env import MCP_VERSION_TUPLE
 
@@ -192,3 +191,18 @@ async def test_session_duration_metrics_carry_no_network_transport(
     assert server_points and all("network.transport" not in p.attributes for p in server_points)
     # the operation metrics keep it
     assert any("network.transport" in p.attributes for p in metrics["mcp.client.operation.duration"])
+
+
+async def test_excluded_notifications_record_nothing() -> None:
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        pass
+
+    excluded = ["notifications/progress", "notifications/message"]
+    with instrumented(excluded_methods=excluded) as cap:
+        async with session("memory", ls.build) as s:
+            await s.call_tool("progress", {"n": 2}, progress_callback=on_progress)
+            await s.call_tool("chatty", {"n": 2})
+            await s.call_tool("change_tools", {})
+    events = [e.name for span in cap.spans() for e in span.events]
+    assert "mcp_otel.progress" not in events and "mcp_otel.log" not in events
+    assert "mcp_otel.list_changed" in events  # not excluded
