@@ -27,15 +27,34 @@ from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._lifecycle_http import HttpLifecycle
 from mcp_otel.adapters._server import request_info
-from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter, _RequestWithMeta, describe_request
+from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter, _RequestWithMeta
 from mcp_otel.adapters.mcp_v1_server import _record_response, _run_call
 from mcp_otel.errors import classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.server import IncomingRequest, ServerCall, start_server_call
-from mcp_otel.session import start_client_operation
+from mcp_otel.session import RequestInfo, start_client_operation
 from mcp_otel.telemetry import guarded, report_internal_error
 
 _PROGRESS_CALLBACK_POSITION = 4  # send_request(request, result_type, timeout, metadata, progress_callback)
+_TIMEOUT_POSITION = 2
+
+
+def _outgoing(session: Any, args: Any, kwargs: Any) -> RequestInfo:
+    """A server->client ``send_request(request, result_type, request_read_timeout_seconds=None, ...)``:
+    sampling, elicitation and roots requests name no tool, prompt or resource."""
+    request = kwargs.get("request", args[0] if args else None)
+    method = str(getattr(getattr(request, "root", request), "method", "unknown"))
+    timeout = kwargs.get(
+        "request_read_timeout_seconds", args[_TIMEOUT_POSITION] if len(args) > _TIMEOUT_POSITION else None
+    )
+    if timeout is None:
+        timeout = getattr(session, "_session_read_timeout_seconds", None)
+    request_id = getattr(session, "_request_id", None)  # the id send_request is about to use
+    return RequestInfo(
+        method=method,
+        request_id=str(request_id) if request_id is not None else None,
+        timeout=timeout.total_seconds() if hasattr(timeout, "total_seconds") else timeout,
+    )
 
 
 class McpV1LifecycleAdapter:
@@ -185,8 +204,7 @@ class McpV1LifecycleAdapter:
         try:
             if not is_instrumentation_enabled():
                 return None
-            request = args[0] if args else kwargs["request"]
-            info = describe_request(session, request, args[1:] if args else (), kwargs)
+            info = _outgoing(session, args, kwargs)
             if info.method in self.telemetry.config.excluded_methods:
                 return None
             # The parent is the current context: the SERVER span of the request whose handler asks.

@@ -30,10 +30,10 @@ from mcp_otel import lifecycle
 from mcp_otel._patching import Patcher
 from mcp_otel.adapters._lifecycle_http import HttpLifecycle
 from mcp_otel.adapters._server import request_info
-from mcp_otel.adapters.mcp_v2 import _PENDING_CLIENT_OP, McpV2ClientAdapter, describe_request
+from mcp_otel.adapters.mcp_v2 import _PENDING_CLIENT_OP, McpV2ClientAdapter
 from mcp_otel.errors import classify
 from mcp_otel.server import IncomingRequest, start_server_call
-from mcp_otel.session import start_client_operation
+from mcp_otel.session import RequestInfo, start_client_operation
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 
@@ -129,7 +129,11 @@ class McpV2LifecycleAdapter:
         try:
             if not is_instrumentation_enabled():
                 return None
-            info = describe_request(args, kwargs)
+            method = str(kwargs.get("method", args[0] if args else "unknown"))
+            opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
+            timeout = opts.get("timeout") if isinstance(opts, dict) else None
+            # sampling, elicitation and roots requests name no tool, prompt or resource
+            info = RequestInfo(method, timeout=float(timeout) if isinstance(timeout, int | float) else None)
             if info.method in self.telemetry.config.excluded_methods:
                 return None
             return start_client_operation(self.telemetry, info, {}, None, None, None)
