@@ -110,8 +110,10 @@ class McpV1LifecycleAdapter:
                 request = kwargs.get("request", args[0] if args else None)
                 params = getattr(getattr(request, "root", request), "params", None)
                 token = getattr(getattr(params, "meta", None), "progressToken", None)
+            if token is None:  # the common case: no progress asked for
+                return None
             span = trace.get_current_span()
-            if token is None or not lifecycle.is_own_span(span, SpanKind.CLIENT):
+            if not lifecycle.is_own_span(span, SpanKind.CLIENT):
                 return None
             tokens = self._progress.get(session)
             if tokens is None:

@@ -113,8 +113,10 @@ class McpV2LifecycleAdapter:
         try:
             opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
             callback = opts.get("on_progress") if isinstance(opts, dict) else None
+            if callback is None:  # the common case: no progress asked for
+                return args, kwargs
             span = trace.get_current_span()
-            if callback is None or not lifecycle.is_own_span(span, SpanKind.CLIENT):
+            if not lifecycle.is_own_span(span, SpanKind.CLIENT):
                 return args, kwargs
             new_opts = {**opts, "on_progress": _ProgressRelay(self.telemetry, span, callback)}
             if "opts" in kwargs or len(args) < 3:
