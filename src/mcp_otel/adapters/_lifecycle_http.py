@@ -38,7 +38,6 @@ from mcp_otel.errors import classify, is_cancellation
 from mcp_otel.session import OPENING, ClientSessionRecord
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
-_MODULE = "mcp.client.streamable_http"
 _LAST_EVENT_ID = "last-event-id"
 
 
