@@ -59,6 +59,8 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     - ``result_error_detector`` (bool or callable, ``MCP_OTEL_DETECT_RESULT_ERRORS``, off): mark
       ``tools/call`` results shaped like ``{"success": false, "error": ...}`` as ``tool_error``; a callable
       gets the wire-form result and returns something truthy (or the error message) for a failure.
+    - ``max_span_events`` (int, ``MCP_OTEL_MAX_SPAN_EVENTS``, 64): most lifecycle events (progress, server
+      logs, list changes, reconnects) one span records; later ones are counted in ``mcp_otel.events.dropped``.
     - ``skip_dep_check``, ``raise_exception_on_conflict``: ``BaseInstrumentor``'s own.
     """
 
