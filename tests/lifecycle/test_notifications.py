@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import lifecycle_server as ls
 import pytest
 from clients import LOGS, connect, stdio_parameters
@@ -108,8 +109,12 @@ async def test_server_logs_and_list_changes_on_the_session(kind: str, target: Ca
     LOGS.clear()
     with instrumented() as cap:
         async with session(kind, target) as s:
+            if kind == "http":  # list_changed travels on the GET stream: let it open, and deliver
+                await anyio.sleep(0.3)
             await s.call_tool("chatty", {"n": 4})
             await s.call_tool("change_tools", {})
+            if kind == "http":
+                await anyio.sleep(0.3)
     assert len(LOGS) == 4  # the app's logging callback is untouched
     sessions = [s for s in cap.named("mcp.session") if _events(s, "mcp_otel.log")]
     assert len(sessions) == 1
