@@ -86,7 +86,7 @@ def progress(telemetry: Telemetry, span: Span, value: Any, total: Any, message: 
     if number is not None:
         attributes[semconv.PROGRESS_TOTAL] = number
     if telemetry.config.capture_content and isinstance(message, str) and message:
-        attributes[semconv.PROGRESS_MESSAGE] = telemetry.clip(message)
+        attributes[semconv.PROGRESS_MESSAGE] = telemetry.text(message)
     add_event(telemetry, span, semconv.EVENT_PROGRESS, attributes)
 
 
@@ -98,7 +98,7 @@ def log_message(telemetry: Telemetry, span: Span, level: Any, logger: Any, data:
     if logger is not None:
         attributes[semconv.LOG_LOGGER] = telemetry.clip(str(logger))
     if telemetry.config.capture_content and data is not None:
-        attributes[semconv.LOG_DATA] = telemetry.clip(data if isinstance(data, str) else to_json(data))
+        attributes[semconv.LOG_DATA] = telemetry.text(data if isinstance(data, str) else to_json(data))
     add_event(telemetry, span, semconv.EVENT_LOG, attributes)
 
 
