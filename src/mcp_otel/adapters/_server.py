@@ -20,12 +20,16 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanContext
 
 from mcp_otel import semconv
+from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import _stream_key
 from mcp_otel.server import IncomingRequest, ServerSessionInfo
 from mcp_otel.session import RequestInfo
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
+
+# handle_request / handle_post_message(scope, receive, send): the ASGI call
+_ASGI = Arguments(("scope", "receive", "send"))
 
 
 @dataclass(frozen=True)
@@ -101,15 +105,16 @@ class ServerHub:
 
     async def capture_http_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """Around a transport's ASGI entry point: remember the ambient (HTTP server) span of the request."""
-        key = self._remember_http_span(kwargs.get("scope", args[0] if args else None))
+        key = self._remember_http_span(args, kwargs)
         try:
             return await wrapped(*args, **kwargs)
         finally:
             if key is not None:
                 self._http_spans.pop(key, None)
 
-    def _remember_http_span(self, scope: Any) -> int | None:
+    def _remember_http_span(self, args: Any, kwargs: Any) -> int | None:
         try:
+            scope = _ASGI.get(args, kwargs, "scope")
             current = trace.get_current_span().get_span_context()
             if scope is None or not current.is_valid:
                 return None
@@ -136,8 +141,39 @@ class ServerHub:
             if capture_http:
                 patcher.wrap(cls, "handle_post_message", self.capture_http_span)
 
+        def manager(module: Any) -> None:
+            patcher.wrap(module.StreamableHTTPSessionManager, "run", _stopped_on_exit)
+
         patcher.on_import("mcp.server.streamable_http", http)
         patcher.on_import("mcp.server.sse", sse)
+        patcher.on_import("mcp.server.streamable_http_manager", manager)
+
+
+def server_stopped() -> None:
+    """The event "an MCP server stopped"; the core flushes what mcp-otel configured (never raises)."""
+    from mcp_otel import shutdown  # not on the start-up path: a server stops once
+
+    shutdown.server_stopped()
+
+
+def _stopped_on_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``StreamableHTTPSessionManager.run()`` (the app's lifespan): its end is a server that stopped."""
+    cm = wrapped(*args, **kwargs)
+    try:
+        return _StoppedProxy(cm)
+    except Exception:
+        report_internal_error("server _stopped_on_exit")
+        return cm
+
+
+class _StoppedProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """An async context manager whose exit tells the core that an MCP server stopped (it flushes)."""
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            server_stopped()
 
 
 class _BindingProxy(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -154,7 +190,11 @@ class _BindingProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         return streams
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
-        return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._self_binding.kind == semconv.TRANSPORT_STDIO:  # the stdio server has stopped
+                server_stopped()
 
 
 def request_info(method: str, request_id: Any, get: Callable[[str], Any]) -> RequestInfo:
