@@ -1,5 +1,6 @@
 """mcp-otel demo: a real MCP server on 127.0.0.1 (streamable HTTP under uvicorn) and an instrumented
-client making a few calls, one of which fails and one of which times out. The trace is printed as a tree
+client making a few calls: one reports progress and logs a warning (span events in the tree), one fails and
+one times out. The trace is printed as a tree
 on stderr; with OTEL_EXPORTER_OTLP_ENDPOINT set it is also exported over OTLP (OTEL_EXPORTER_OTLP_PROTOCOL
 grpc or http/protobuf).
 
@@ -13,6 +14,7 @@ import logging
 import os
 import socket
 import sys
+import warnings
 
 import anyio
 import uvicorn
@@ -25,6 +27,10 @@ from mcp_otel import McpInstrumentor
 from mcp_otel.console import ConsoleTreeExporter
 
 MCP_MAJOR = int(importlib.metadata.version("mcp").split(".")[0])
+if MCP_MAJOR >= 2:
+    from mcp.server.mcpserver import Context
+else:
+    from mcp.server.fastmcp import Context
 
 
 def tracer_provider() -> TracerProvider:
@@ -46,6 +52,14 @@ def build_app():
     server = build_server()
 
     @server.tool()
+    async def weekly_report(city: str, ctx: Context) -> str:
+        """A report built in steps: progress for each, and a warning in the server's log."""
+        for day in range(1, 4):
+            await ctx.report_progress(day, 3)
+        await ctx.warning(f"no station data for {city} on day 3, used the forecast")
+        return f"weekly report for {city} ready"
+
+    @server.tool()
     async def slow_report(seconds: float) -> str:
         """A tool slower than the client is willing to wait."""
         await anyio.sleep(seconds)
@@ -64,11 +78,22 @@ async def client(url: str) -> None:
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
-    async with streamable_http_client(url) as streams, ClientSession(streams[0], streams[1]) as session:
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        print(f"weekly_report progress {progress:g}/{total:g}", file=sys.stderr)
+
+    async def on_log(params: object) -> None:
+        print(f"server log: {getattr(params, 'level', '')} {getattr(params, 'data', '')}", file=sys.stderr)
+
+    async with (
+        streamable_http_client(url) as streams,
+        ClientSession(streams[0], streams[1], logging_callback=on_log) as session,
+    ):
         await session.initialize()
         await session.list_tools()
         result = await session.call_tool("get_weather", {"city": "Paris"})
         print(f"get_weather -> {result.content[0].text}", file=sys.stderr)
+        result = await session.call_tool("weekly_report", {"city": "Paris"}, progress_callback=on_progress)
+        print(f"weekly_report -> {result.content[0].text}", file=sys.stderr)
         result = await session.call_tool("get_forecast", {"city": "Paris"})
         print(f"get_forecast -> tool error: {result.content[0].text}", file=sys.stderr)
         timeout = 0.3 if MCP_MAJOR >= 2 else __import__("datetime").timedelta(seconds=0.3)
@@ -83,6 +108,8 @@ async def main() -> None:
     # that is the SDK's own noise, not part of what the demo shows.
     for name in ("mcp", "httpx", "uvicorn"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    # mcp 2.x deprecates server logging for 2026-07-28; the demo's handshake-era session still uses it.
+    warnings.filterwarnings("ignore", message="The logging capability is deprecated")
     provider = tracer_provider()
     trace.set_tracer_provider(provider)
     McpInstrumentor().instrument(tracer_provider=provider)

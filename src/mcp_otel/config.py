@@ -59,6 +59,9 @@ class Config:
         result_error_detector: client and server, mark ``tools/call`` results that report a failure in their
             payload (``{"success": false, "error": ...}``) as ``error.type=tool_error``: True for the built-in
             detector, or a callable ``detector(result: dict) -> bool | str`` given the wire-form result.
+        max_span_events: most lifecycle events (progress, server logs, list changes, reconnects) one span
+            records (never above half the SDK's per-span event limit); later ones are counted in
+            ``mcp_otel.events.dropped``. 0 records none.
     """
 
     capture_content: bool = False
@@ -71,6 +74,7 @@ class Config:
     track_streams: bool = True
     capture_leak_origin: bool = False
     result_error_detector: bool | ResultErrorDetector | None = None
+    max_span_events: int = 64
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -111,6 +115,16 @@ def parse_methods(text: str) -> frozenset[str]:
     return frozenset(name.strip() for name in text.split(",") if name.strip())
 
 
+def parse_count(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("expected a whole number, 0 or more") from None
+    if value < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return value
+
+
 def _parse_detector(text: str) -> bool | None:
     return parse_bool(text) or None  # from the environment: only the built-in detector, on or off
 
@@ -135,6 +149,14 @@ def check_positive_int(name: str, value: object) -> int:
         raise TypeError(f"instrument(): {name} must be an int, not {value!r}")
     if value < 1:
         raise ValueError(f"instrument(): {name} must be 1 or more, not {value!r}")
+    return value
+
+
+def check_count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"instrument(): {name} must be an int, not {value!r}")
+    if value < 0:
+        raise ValueError(f"instrument(): {name} must be 0 or more, not {value!r}")
     return value
 
 
@@ -215,6 +237,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("track_streams", semconv.ENV_TRACK_STREAMS, True, parse_bool, check_bool),
     Option("capture_leak_origin", semconv.ENV_CAPTURE_LEAK_ORIGIN, False, parse_bool, check_bool),
     Option("result_error_detector", semconv.ENV_DETECT_RESULT_ERRORS, None, _parse_detector, _check_detector),
+    Option("max_span_events", semconv.ENV_MAX_SPAN_EVENTS, 64, parse_count, check_count),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -234,6 +257,7 @@ class InstrumentOptions(TypedDict, total=False):
     track_streams: bool | None
     capture_leak_origin: bool | None
     result_error_detector: bool | ResultErrorDetector | None
+    max_span_events: int | None
     # BaseInstrumentor's own
     skip_dep_check: bool
     raise_exception_on_conflict: bool

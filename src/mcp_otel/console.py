@@ -13,7 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -220,6 +220,8 @@ class ConsoleTreeExporter(SpanExporter):
         branch = "└── " if last else "├── "
         lines.append(prefix + branch + describe(span, inherited))
         kids = children.get(span.context.span_id, [])
+        below = prefix + ("    " if last else "│   ") + ("│ " if kids else "  ")
+        lines.extend(below + "• " + describe_event(event) for event in span.events)
         seen = {**inherited, **dict(span.attributes or {})}
         for index, child in enumerate(kids):
             extension = "    " if last else "│   "
@@ -239,3 +241,12 @@ def describe(span: ReadableSpan, inherited: dict[str, object] | None = None) -> 
     scope = span.instrumentation_scope.name if span.instrumentation_scope else ""
     origin = "" if scope == "mcp_otel" else f" <{scope}>"
     return f"{span.name} [{span.kind.name}]{origin} {duration:.1f} ms{status}{links}  {shown}".rstrip()
+
+
+def describe_event(event: Any) -> str:
+    """A span event on one line: its name, then its attributes with the name's prefix dropped."""
+    prefix = event.name + "."
+    shown = " ".join(
+        f"{k[len(prefix) :] if k.startswith(prefix) else k}={v}" for k, v in (event.attributes or {}).items()
+    )
+    return f"{event.name} {shown}".rstrip()

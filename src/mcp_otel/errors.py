@@ -110,6 +110,9 @@ def from_exception(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(semconv.ERROR_CANCELLED, message="cancelled before a response arrived")
     if isinstance(inner, TimeoutError):
         return ErrorInfo(semconv.ERROR_TIMEOUT, message=str(inner) or "timed out")
+    auth = _http_auth_error(inner)
+    if auth is not None:
+        return auth
     if type(inner).__name__ in _CLOSED_STREAM_ERRORS:
         # mcp 1.x: after the transport died (stdio server gone, POST writer failed) the next call hits
         # the closed memory stream.
@@ -217,6 +220,20 @@ def _code_text(code: int) -> str:
 
 
 _CLOSED_STREAM_ERRORS = frozenset({"ClosedResourceError", "BrokenResourceError", "EndOfStream"})
+
+_HTTP_AUTH_ERRORS = {
+    401: ErrorInfo(semconv.ERROR_UNAUTHORIZED, message="HTTP 401 Unauthorized"),
+    403: ErrorInfo(semconv.ERROR_FORBIDDEN, message="HTTP 403 Forbidden"),
+}
+
+
+def _http_auth_error(exc: BaseException) -> ErrorInfo | None:
+    """httpx's (and httpx2's) ``HTTPStatusError`` for a 401/403 the client's auth could not resolve (its
+    message holds the URL, so the fixed description replaces it)."""
+    if type(exc).__name__ != "HTTPStatusError":
+        return None
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return _HTTP_AUTH_ERRORS.get(status) if isinstance(status, int) else None
 
 
 # mcp 1.x reports its own read timeout with httpx's 408; 2.x with REQUEST_TIMEOUT (-32001).

@@ -62,6 +62,8 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     - ``result_error_detector`` (bool or callable, ``MCP_OTEL_DETECT_RESULT_ERRORS``, off): mark
       ``tools/call`` results shaped like ``{"success": false, "error": ...}`` as ``tool_error``; a callable
       gets the wire-form result and returns something truthy (or the error message) for a failure.
+    - ``max_span_events`` (int, ``MCP_OTEL_MAX_SPAN_EVENTS``, 64): most lifecycle events (progress, server
+      logs, list changes, reconnects) one span records; later ones are counted in ``mcp_otel.events.dropped``.
     - ``skip_dep_check``, ``raise_exception_on_conflict``: ``BaseInstrumentor``'s own.
     """
 
@@ -130,19 +132,25 @@ def _select_adapters(telemetry: Telemetry) -> list[Any]:
     mcp_major = _major("mcp")
     if mcp_major == 1:
         from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter
+        from mcp_otel.adapters.mcp_v1_lifecycle import McpV1LifecycleAdapter
         from mcp_otel.adapters.mcp_v1_server import McpV1ServerAdapter
 
         server_v1 = McpV1ServerAdapter(telemetry)
-        adapters += [McpV1ClientAdapter(telemetry), server_v1]
+        client_v1 = McpV1ClientAdapter(telemetry)
+        # The lifecycle adapter first: its request wrappers must run inside the client adapter's span.
+        adapters += [McpV1LifecycleAdapter(client_v1), client_v1, server_v1]
         if _major("fastmcp") == 3:
             from mcp_otel.adapters.fastmcp_v3 import FastMCPV3Adapter
 
             adapters.append(FastMCPV3Adapter(server_v1))
     elif mcp_major == 2:
         from mcp_otel.adapters.mcp_v2 import McpV2ClientAdapter
+        from mcp_otel.adapters.mcp_v2_lifecycle import McpV2LifecycleAdapter
         from mcp_otel.adapters.mcp_v2_server import McpV2ServerAdapter
 
-        adapters += [McpV2ClientAdapter(telemetry), McpV2ServerAdapter(telemetry)]
+        client_v2 = McpV2ClientAdapter(telemetry)
+        # The lifecycle adapter first: its request wrappers must run inside the client adapter's span.
+        adapters += [McpV2LifecycleAdapter(client_v2), client_v2, McpV2ServerAdapter(telemetry)]
         if _major("fastmcp") == 4:
             from mcp_otel.adapters.fastmcp_v4 import FastMCPV4Adapter
 

@@ -17,6 +17,7 @@ SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
 SPAN_SESSION: Final = "mcp.session"
 SPAN_CONNECT: Final = "mcp.connect"
 SPAN_CLEANUP: Final = "mcp.cleanup"
+SPAN_AUTH: Final = "mcp.auth"
 
 # --- semantic-convention attributes ---------------------------------------------------------------
 MCP_METHOD_NAME: Final = "mcp.method.name"
@@ -65,6 +66,34 @@ CODE_FILEPATH: Final = "code.file.path"
 CODE_LINENO: Final = "code.line.number"
 CODE_FUNCTION: Final = "code.function.name"
 
+# lifecycle beyond request/response (DESIGN "Lifecycle beyond request/response")
+EVENT_RECONNECT: Final = "mcp_otel.reconnect"
+RECONNECT_ATTEMPT: Final = "mcp_otel.reconnect.attempt"
+RECONNECT_RESUMED: Final = "mcp_otel.reconnect.resumed"
+RECONNECT_STREAM: Final = "mcp_otel.reconnect.stream"  # "get" (standalone stream) or "post" (a request's)
+SESSION_RECONNECTS: Final = "mcp_otel.session.reconnects"
+# The client stopped reconnecting its GET stream (mcp's MAX_RECONNECTION_ATTEMPTS): server-initiated
+# messages no longer arrive for the rest of the session.
+SESSION_RECONNECT_GAVE_UP: Final = "mcp_otel.session.reconnect_gave_up"
+EVENT_PROGRESS: Final = "mcp_otel.progress"
+PROGRESS_VALUE: Final = "mcp_otel.progress.value"
+PROGRESS_TOTAL: Final = "mcp_otel.progress.total"
+PROGRESS_MESSAGE: Final = "mcp_otel.progress.message"
+EVENT_LOG: Final = "mcp_otel.log"
+LOG_LEVEL: Final = "mcp_otel.log.level"
+LOG_LOGGER: Final = "mcp_otel.log.logger"
+LOG_DATA: Final = "mcp_otel.log.data"
+EVENT_LIST_CHANGED: Final = "mcp_otel.list_changed"
+LIST_CHANGED_KIND: Final = "mcp_otel.list_changed.kind"
+# Lifecycle events a span did not get because it reached its cap (a chatty server cannot grow a span).
+EVENTS_DROPPED: Final = "mcp_otel.events.dropped"
+AUTH_STEP: Final = "mcp_otel.auth.step"
+
+# mcp_otel.auth.step values (one mcp.auth span per OAuth flow mcp's OAuthClientProvider runs)
+AUTH_STEP_DISCOVERY: Final = "discovery"
+AUTH_STEP_REFRESH: Final = "refresh"
+AUTH_STEP_AUTHORIZATION: Final = "authorization"
+
 # transports (mcp_otel.transport values)
 TRANSPORT_STDIO: Final = "stdio"
 TRANSPORT_SSE: Final = "sse"
@@ -84,6 +113,8 @@ ERROR_TIMEOUT: Final = "timeout"
 ERROR_SESSION_TERMINATED: Final = "session_terminated"
 ERROR_CONNECTION_CLOSED: Final = "connection_closed"
 ERROR_CANCELLED: Final = "cancelled"
+ERROR_UNAUTHORIZED: Final = "unauthorized"
+ERROR_FORBIDDEN: Final = "forbidden"
 ERROR_OTHER: Final = "_OTHER"
 
 # --- bounded sets (DESIGN trust rule 5): peer-supplied metric attribute values outside them become _OTHER ---
@@ -149,11 +180,13 @@ METRIC_CLIENT_SESSIONS_ACTIVE: Final = "mcp_otel.client.sessions.active"
 METRIC_SERVER_SESSIONS_ACTIVE: Final = "mcp_otel.server.sessions.active"
 METRIC_CLIENT_STREAMS_LEAKED: Final = "mcp_otel.client.streams.leaked"
 METRIC_CLIENT_RETRIES: Final = "mcp_otel.client.retries"
+METRIC_CLIENT_RECONNECTS: Final = "mcp_otel.client.reconnects"
 
 UNIT_SECONDS: Final = "s"
 UNIT_SESSION: Final = "{session}"
 UNIT_STREAM: Final = "{stream}"
 UNIT_RETRY: Final = "{retry}"
+UNIT_RECONNECT: Final = "{reconnect}"
 
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 
@@ -171,10 +204,12 @@ OPERATION_METRIC_KEYS: Final = (
     SERVER_ADDRESS,
     SERVER_PORT,
 )
+# The session-duration metrics carry no network.transport (nor network.protocol.version): one session's
+# requests may travel differently (semantic-conventions-genai PR #453, "Remove per-operation transport
+# details from MCP session-duration metrics"); the endpoint and network.protocol.name stay.
 SESSION_METRIC_KEYS: Final = (
     ERROR_TYPE,
     MCP_PROTOCOL_VERSION,
-    NETWORK_TRANSPORT,
     NETWORK_PROTOCOL_NAME,
     SERVER_ADDRESS,
     SERVER_PORT,
@@ -192,6 +227,7 @@ ENV_RETRY_WINDOW: Final = "MCP_OTEL_RETRY_WINDOW"
 ENV_TRACK_STREAMS: Final = "MCP_OTEL_TRACK_STREAMS"
 ENV_CAPTURE_LEAK_ORIGIN: Final = "MCP_OTEL_CAPTURE_LEAK_ORIGIN"
 ENV_DETECT_RESULT_ERRORS: Final = "MCP_OTEL_DETECT_RESULT_ERRORS"
+ENV_MAX_SPAN_EVENTS: Final = "MCP_OTEL_MAX_SPAN_EVENTS"
 ENV_SHUTDOWN_TIMEOUT: Final = "MCP_OTEL_SHUTDOWN_TIMEOUT"  # seconds that exit may spend flushing (default 1)
 
 

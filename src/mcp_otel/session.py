@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from mcp_otel import bounds, semconv
+from mcp_otel import bounds, lifecycle, semconv
 from mcp_otel.errors import ErrorInfo, classify, from_exception, is_cancellation
 from mcp_otel.results import to_json
 from mcp_otel.retry import RETRY_SCOPE, RetryDetector
@@ -170,6 +170,9 @@ class Operation:
             return
         self._finished = True
         duration = time.perf_counter() - self._start
+        session = self._session
+        if error is not None and session is not None and session.auth_error is not None:
+            error = session.auth_error_for(error)
         if error is not None:
             self._attributes[semconv.ERROR_TYPE] = error.error_type
             if error.status_code is not None:
@@ -186,7 +189,6 @@ class Operation:
                 self._telemetry.retries.succeeded(key_factory)
             else:
                 self._telemetry.retries.failed(key_factory(), attempt, error.error_type)
-        session = self._session
         if session is not None:
             session.on_request_finished(self, error)
             # the id is known only after the handshake: add it when the span started without it
@@ -230,6 +232,9 @@ class ClientSessionRecord:
         self.stream_ledger = StreamLedger()
         # Requests in flight: a session can end under them (mcp 1.x does not always wake its waiters).
         self.pending: set[Operation] = set()
+        self.reconnects = 0
+        # An HTTP 401/403 the client's auth could not resolve, while it lasts (the next 2xx clears it).
+        self.auth_error: ErrorInfo | None = None
         self._active_attributes = self._low_cardinality_endpoint()
         telemetry.client_sessions_active.add(1, self._active_attributes)
 
@@ -307,7 +312,7 @@ class ClientSessionRecord:
         for operation in list(self.pending):
             # Still waiting when the session ended: the caller may never get an answer (mcp 1.x drops
             # waiters whose session is exited); the span ends here with the session.
-            operation.finish(_ENDED_UNDER_REQUEST)
+            operation.finish(self.auth_error or _ENDED_UNDER_REQUEST)
         error: ErrorInfo | None = None
         if exc is not None and is_cancellation(exc):
             reason = semconv.END_CANCELLED
@@ -321,6 +326,8 @@ class ClientSessionRecord:
             reason = semconv.END_CLOSED
         if self.terminated and error is not None and not error.is_session_terminated:
             error = ErrorInfo(semconv.ERROR_SESSION_TERMINATED, message=error.message, detail=error.detail)
+        if error is not None and self.auth_error is not None:
+            error = self.auth_error_for(error)
         leaked = self._check_streams()
         cleanup, self.cleanup_span = self.cleanup_span, None
         if cleanup is not None:
@@ -352,6 +359,63 @@ class ClientSessionRecord:
             bounds.metric_attributes(metric_attributes, semconv.SESSION_METRIC_KEYS),
         )
         self._telemetry.client_sessions_active.add(-1, self._active_attributes)
+
+    # --- between the edges and the requests (DESIGN "Lifecycle beyond request/response") ------------
+    def on_notification(self, method: str, params: Any) -> None:
+        """A server notification for the session: ``notifications/message`` or a list change."""
+        if not self.ended:
+            lifecycle.notification(self._telemetry, self.span, method, params)
+
+    @guarded
+    def on_reconnect(self, attempt: int, resumed: bool, error_type: str, stream: str) -> None:
+        """The transport reconnects one of its streams (attempt 1 after a drop, 2 after that one failed...)."""
+        if self.ended:
+            return
+        self.reconnects += 1
+        lifecycle.add_event(
+            self._telemetry,
+            self.span,
+            semconv.EVENT_RECONNECT,
+            {
+                semconv.RECONNECT_ATTEMPT: attempt,
+                semconv.RECONNECT_RESUMED: resumed,
+                semconv.RECONNECT_STREAM: stream,
+                semconv.ERROR_TYPE: error_type,
+            },
+        )
+        if self.span.is_recording():
+            self.span.set_attribute(semconv.SESSION_RECONNECTS, self.reconnects)
+        self._telemetry.client_reconnects.add(
+            1, {**self._active_attributes, semconv.ERROR_TYPE: bounds.error_value(error_type)}
+        )
+
+    @guarded
+    def on_reconnect_gave_up(self) -> None:
+        """The client stopped reconnecting its GET stream: no server-initiated message arrives any more."""
+        if not self.ended and self.span.is_recording():
+            self.span.set_attribute(semconv.SESSION_RECONNECT_GAVE_UP, True)
+
+    @guarded
+    def on_http_status(self, status: int) -> None:
+        """The final status of an HTTP exchange of this session (after the client's auth, if any)."""
+        if status in _AUTH_STATUSES:
+            self.auth_error = _AUTH_STATUSES[status]
+        elif 200 <= status < 300:
+            self.auth_error = None
+
+    def auth_error_for(self, error: ErrorInfo) -> ErrorInfo:
+        """``error`` as the contract reports it while an unresolved 401/403 stands: the transport's generic
+        stand-ins for it (mcp 2.x: -32603 "Server returned an error response"; mcp 1.x: the request
+        cancelled or orphaned when the HTTP error tore the transport down) become ``unauthorized`` /
+        ``forbidden``."""
+        auth = self.auth_error
+        if auth is not None and error.error_type in _AUTH_MASKED:
+            return auth
+        return error
+
+    def start_auth(self, step: str) -> Span:
+        """One OAuth flow the client's auth runs for this session (``mcp.auth``, a child of the session)."""
+        return self._child(semconv.SPAN_AUTH, {semconv.AUTH_STEP: step})
 
     # --- requests ---------------------------------------------------------------------------------
     def start_request(self, info: RequestInfo) -> Operation:
@@ -512,6 +576,21 @@ def _retry_state(
     return key, attempt
 
 
+_AUTH_STATUSES = {
+    401: ErrorInfo(semconv.ERROR_UNAUTHORIZED, message="HTTP 401 Unauthorized"),
+    403: ErrorInfo(semconv.ERROR_FORBIDDEN, message="HTTP 403 Forbidden"),
+}
+_AUTH_MASKED = frozenset(
+    {
+        "-32603",
+        semconv.ERROR_CANCELLED,
+        semconv.ERROR_CONNECTION_CLOSED,
+        semconv.ERROR_UNAUTHORIZED,
+        semconv.ERROR_FORBIDDEN,
+        "httpx.HTTPStatusError",
+        "httpx2.HTTPStatusError",
+    }
+)
 _RETRY_METRIC_KEYS = (semconv.MCP_METHOD_NAME, semconv.GEN_AI_TOOL_NAME, semconv.ERROR_TYPE)
 
 _ENDED_UNDER_REQUEST = ErrorInfo(

@@ -107,6 +107,12 @@ class Telemetry:
             description="MCP requests that repeat an earlier failed request (attempt 2 and later).",
         )
 
+        self.client_reconnects = meter.create_counter(
+            semconv.METRIC_CLIENT_RECONNECTS,
+            unit=semconv.UNIT_RECONNECT,
+            description="Transport reconnect attempts of MCP client sessions (streamable-HTTP streams).",
+        )
+
         from mcp_otel.retry import RetryDetector
 
         # Tool and prompt names metrics may carry (bounds.py): the client's own, the server's registered.

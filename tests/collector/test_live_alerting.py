@@ -396,10 +396,7 @@ def test_rule_metric_names_are_exported(live: LiveStack) -> None:
 
 # Metrics a dashboard panel reads that mcp_otel does not declare yet in this branch. Each entry is checked
 # to be still missing, so the test fails (and says so) once the metric arrives: then delete the entry.
-PENDING_DASHBOARD_METRICS = {
-    # issue 12 ("lifecycle") adds mcp_otel.client.reconnects; until then the panel shows its 0 fallback.
-    "mcp_otel_client_reconnects_total": "mcp_otel.client.reconnects (issue 12)",
-}
+PENDING_DASHBOARD_METRICS: dict[str, str] = {}  # mcp_otel.client.reconnects arrived with issue 12
 
 
 def prometheus_query(prometheus_url: str, promql: str) -> list[dict[str, Any]]:
