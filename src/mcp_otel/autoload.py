@@ -148,7 +148,7 @@ class _PostImportFinder:
                     break
         finally:
             self._searching = False
-        loader = getattr(spec, "loader", None)
+        loader: Any = getattr(spec, "loader", None)
         original = getattr(loader, "exec_module", None)
         if original is None:
             return spec
@@ -283,8 +283,8 @@ def ensure_sdk() -> bool:
 
         _lock = threading.Lock()
     with _lock:
-        if _sdk_decided:
-            return _sdk_configured
+        if _sdk_decided:  # another thread decided while this one waited
+            return _sdk_configured  # type: ignore[unreachable]
         try:
             if _no_tracer_provider():
                 _sdk_configured = _configure_sdk()
@@ -330,7 +330,7 @@ def _configure_sdk() -> bool:
     resource = Resource.create(attributes)
     guards: list[Any] = []
 
-    class ManagedTracerProvider(TracerProvider):  # type: ignore[misc]
+    class ManagedTracerProvider(TracerProvider):
         """Remembers the tracers it gives out, so proxies can let go of them at a hand-over."""
 
         def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
@@ -340,7 +340,8 @@ def _configure_sdk() -> bool:
 
     tracer_provider = ManagedTracerProvider(resource=resource, shutdown_on_exit=False, **_sampling_options())
     for name in exporter_names("traces"):
-        guard = shutdown.ExporterGuard(
+        # Any: the guard duck-types the SDK's exporter interfaces (it builds the real exporter lazily)
+        guard: Any = shutdown.ExporterGuard(
             "traces", name, _exporter_factory("traces", name), SpanExportResult.FAILURE
         )
         guards.append(guard)
@@ -462,6 +463,15 @@ def otlp_metric_preferences() -> tuple[dict[Any, Any], dict[Any, Any]]:
     return temporality, aggregation
 
 
+def _prebuilt(exporter: Any) -> Callable[[], Any]:
+    """A factory handing back an exporter that had to be built early (its preferences are read from it)."""
+
+    def factory() -> Any:
+        return exporter
+
+    return factory
+
+
 def _metrics_provider(resource: Any, guards: list[Any]) -> Any:
     """A MeterProvider when metric exporters are configured (none: the API's no-op meters stay)."""
     names = exporter_names("metrics")
@@ -476,9 +486,11 @@ def _metrics_provider(resource: Any, guards: list[Any]) -> Any:
 
     from mcp_otel import shutdown
 
-    readers = []
+    readers: list[Any] = []
     for name in names:
-        factory = _exporter_factory("metrics", name)
+        factory: Any = _exporter_factory("metrics", name)
+        temporality: Any
+        aggregation: Any
         if name in _OTLP_METRIC_EXPORTERS:
             temporality, aggregation = otlp_metric_preferences()
         else:  # its preferences are only known once built: build it now (console, entry points)
@@ -490,10 +502,10 @@ def _metrics_provider(resource: Any, guards: list[Any]) -> Any:
             if isinstance(built, MetricReader):  # a pull exporter (Prometheus) is a reader
                 readers.append(built)
                 continue
-            factory = lambda built=built: built  # noqa: E731
+            factory = _prebuilt(built)
             temporality = getattr(built, "_preferred_temporality", None)
             aggregation = getattr(built, "_preferred_aggregation", None)
-        guard = shutdown.ExporterGuard(
+        guard: Any = shutdown.ExporterGuard(
             "metrics",
             name,
             factory,
@@ -520,7 +532,7 @@ def _logs_provider(resource: Any, guards: list[Any]) -> Any:
     processor = logs_export.BatchLogRecordProcessor
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     for name in names:
-        guard = shutdown.ExporterGuard("logs", name, _exporter_factory("logs", name), result.FAILURE)
+        guard: Any = shutdown.ExporterGuard("logs", name, _exporter_factory("logs", name), result.FAILURE)
         guards.append(guard)
         provider.add_log_record_processor(processor(guard))
     if _flag("OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED"):

@@ -17,6 +17,7 @@ import sys
 import weakref
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, Protocol
 
 from mcp_otel.telemetry import report_internal_error
@@ -153,7 +154,7 @@ class StreamTracker:
 
 
 def _origin() -> tuple[str, int, str] | None:
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     depth = 0
     while frame is not None and depth < 64:
         filename = frame.f_code.co_filename.replace("\\", "/")

@@ -237,7 +237,7 @@ async def exit_layer(layer: SessionLayer | None, exit_: Callable[[], Awaitable[A
     return result
 
 
-class TransportProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class TransportProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """Wraps the async context manager a transport function returns: entering it is the connect phase."""
 
     def __init__(

@@ -192,7 +192,7 @@ class HttpLifecycle:
         return _StatusProxy(cm, record, None)
 
 
-class _StatusProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StatusProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """An SSE/POST connection context manager: reports its HTTP status and, for a reconnecting stream, the
     reconnect attempt it is and how it ended."""
 

@@ -220,8 +220,8 @@ class AdoptingTracer(trace.Tracer):
         self._telemetry = telemetry
         self._real = real
 
-    @contextmanager
-    def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    @contextmanager  # the Tracer signature, taken as *args/**kwargs: the libraries call it either way
+    def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Iterator[Any]:  # type: ignore[override]
         kind = START_SPAN.get((name, *args), kwargs, "kind", SpanKind.INTERNAL)
         if kind in (SpanKind.CLIENT, SpanKind.SERVER) and not _fastmcp_spans_on():
             # FastMCP 4 telemetry_mode off/propagation_only: it would record nothing, so nothing to adopt

@@ -166,7 +166,7 @@ def _stopped_on_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
         return cm
 
 
-class _StoppedProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StoppedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """An async context manager whose exit tells the core that an MCP server stopped (it flushes)."""
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
@@ -176,7 +176,7 @@ class _StoppedProxy(wrapt.ObjectProxy):  # type: ignore[misc]
             server_stopped()
 
 
-class _BindingProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _BindingProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """The transport's context manager; entering it binds the yielded streams to the transport kind."""
 
     def __init__(self, wrapped: Any, hub: ServerHub, binding: TransportBinding) -> None:
@@ -221,7 +221,7 @@ def describe_http(incoming: IncomingRequest, http_request: Any) -> None:
             host, port = client[0], client[1]
             incoming.client_address = str(host) if host else None
             incoming.client_port = int(port) if isinstance(port, int) else None
-        headers = getattr(http_request, "headers", None)
+        headers: Any = getattr(http_request, "headers", None)
         if isinstance(headers, Mapping) or hasattr(headers, "get"):
             session_id = headers.get("mcp-session-id")
             if session_id and incoming.session_id is None:

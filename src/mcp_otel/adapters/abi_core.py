@@ -68,5 +68,9 @@ class AbiCoreAdapter:
         hub = self.hub
         proxy = wrapt.FunctionWrapper(original, patcher._gate(helper_wrapper(lambda: hub, original, _NAMES)))
         patcher.replace(module, "init_session", proxy)
+
+        def rebind(module: Any) -> None:
+            _rebind(patcher, module, "init_session", proxy)
+
         for site in _REEXPORTS:
-            patcher.on_import(site, lambda mod, p=proxy: _rebind(patcher, mod, "init_session", p))
+            patcher.on_import(site, rebind)

@@ -50,7 +50,7 @@ def describe_request(instance: Any, request: Any, timeout: Any) -> RequestInfo:
     )
 
 
-class _RequestWithMeta(wrapt.ObjectProxy):  # type: ignore[misc]
+class _RequestWithMeta(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """The caller's request, serialised with the trace context added to ``params._meta``.
 
     ``BaseSession.send_request`` only calls ``request.model_dump(...)`` (and reads the class name for its

@@ -138,8 +138,8 @@ class McpV1ServerAdapter:
                 record.end(exc)
             raise
         if record is not None:
-            exc = exit_exception(args, kwargs)
-            record.end(exc if not result else None)
+            exited_with = exit_exception(args, kwargs)
+            record.end(exited_with if not result else None)
         return result
 
     # --- requests ---------------------------------------------------------------------------------
