@@ -114,6 +114,7 @@ class Operation:
         "_context",
         "_finished",
         "_histogram",
+        "_recording",
         "_retry",
         "_session",
         "_start",
@@ -125,14 +126,18 @@ class Operation:
         self,
         telemetry: Telemetry,
         span: Span,
-        attributes: dict[str, AttributeValue],
+        attributes: dict[str, AttributeValue] | None,
         histogram: Any,
         session: ClientSessionRecord | None,
     ) -> None:
         self._telemetry = telemetry
         self.span = span
+        # The span's attributes, of which the metric reads its subset; None when neither the span (it
+        # does not record) nor a metric (metrics are off) reads them: nothing is built for them then.
         self._attributes = attributes
-        self._histogram = histogram
+        self._recording = span.is_recording()
+        # None when metrics are off (a no-op meter): no duration is recorded, no metric attributes picked.
+        self._histogram = histogram if telemetry.metrics_on else None
         self._session = session
         self._start = time.perf_counter()
         self._finished = False
@@ -153,11 +158,12 @@ class Operation:
 
     @guarded
     def set_attribute(self, key: str, value: AttributeValue, *, metric: bool = False) -> None:
-        if self._attributes.get(key) == value:  # already set at start: a span's set_attribute is not free
+        attributes = self._attributes
+        if attributes is None or attributes.get(key) == value:  # a span's set_attribute is not free
             return
         if metric:
-            self._attributes[key] = value
-        if self.span.is_recording():
+            attributes[key] = value
+        if self._recording:
             self.span.set_attribute(key, value)
 
     @guarded
@@ -167,11 +173,12 @@ class Operation:
             return
         self._finished = True
         duration = time.perf_counter() - self._start
-        if error is not None:
-            self._attributes[semconv.ERROR_TYPE] = error.error_type
+        attributes = self._attributes
+        if error is not None and attributes is not None:
+            attributes[semconv.ERROR_TYPE] = error.error_type
             if error.status_code is not None:
-                self._attributes[semconv.RPC_RESPONSE_STATUS_CODE] = error.status_code
-            if self.span.is_recording():
+                attributes[semconv.RPC_RESPONSE_STATUS_CODE] = error.status_code
+            if self._recording:
                 self.span.set_attribute(semconv.ERROR_TYPE, error.error_type)
                 if error.status_code is not None:
                     self.span.set_attribute(semconv.RPC_RESPONSE_STATUS_CODE, error.status_code)
@@ -189,13 +196,15 @@ class Operation:
             session.on_request_finished(self, error)
             # the id is known only after the handshake: add it when the span started without it
             if (
-                session.session_id
-                and semconv.MCP_SESSION_ID not in self._attributes
-                and self.span.is_recording()
+                self._recording
+                and session.session_id
+                and attributes is not None
+                and semconv.MCP_SESSION_ID not in attributes
             ):
                 self.span.set_attribute(semconv.MCP_SESSION_ID, session.session_id)
         self.span.end()
-        self._histogram.record(duration, pick(self._attributes, semconv.OPERATION_METRIC_KEYS))
+        if self._histogram is not None and attributes is not None:
+            self._histogram.record(duration, pick(attributes, semconv.OPERATION_METRIC_KEYS))
 
 
 class ClientSessionRecord:
@@ -224,6 +233,14 @@ class ClientSessionRecord:
         self.cleanup_span: Span | None = None
         self.ended = False
         self.stream_ledger = StreamLedger()
+        if (
+            not telemetry.metrics_on
+            and not self.span.is_recording()
+            and telemetry.drops(self._session_context)
+        ):
+            # Nothing could report a leak (no metrics; neither this span nor its children record): the
+            # session's streams are not tracked.
+            self.stream_ledger.closed = True
         # Requests in flight: a session can end under them (mcp 1.x does not always wake its waiters).
         self.pending: set[Operation] = set()
         self._active_attributes = self._low_cardinality_endpoint()
@@ -356,12 +373,16 @@ class ClientSessionRecord:
             parent, links = self._session_context, None
         else:
             parent, links = None, [Link(self.span.get_span_context())]
+        return start_client_operation(self._telemetry, info, self._base_attributes, parent, links, self)
+
+    def _base_attributes(self) -> dict[str, AttributeValue]:
+        """What the session adds to each request's attributes (built only when they are)."""
         attributes = dict(self._request_base)
         if self.protocol_version:
             attributes[semconv.MCP_PROTOCOL_VERSION] = self.protocol_version
         if self.session_id:
             attributes[semconv.MCP_SESSION_ID] = self.session_id
-        return start_client_operation(self._telemetry, info, attributes, parent, links, self)
+        return attributes
 
     def server_key(self) -> tuple[Any, ...]:
         endpoint = self.endpoint
@@ -448,25 +469,33 @@ def request_attributes(telemetry: Telemetry, info: RequestInfo) -> dict[str, Att
 def start_client_operation(
     telemetry: Telemetry,
     info: RequestInfo,
-    base_attributes: dict[str, AttributeValue],
+    base_attributes: Callable[[], dict[str, AttributeValue]] | None,
     parent: otel_context.Context | None,
     links: list[Link] | None,
     session: ClientSessionRecord | None,
 ) -> Operation:
-    """Start a CLIENT request span (with or without a session)."""
-    attributes = request_attributes(telemetry, info)
-    if base_attributes:
-        attributes.update(base_attributes)
+    """Start a CLIENT request span (with or without a session); ``base_attributes`` adds the session's."""
+    dropped = telemetry.drops(parent)
+    attributes: dict[str, AttributeValue] | None = None
+    if not dropped or telemetry.metrics_on:
+        attributes = request_attributes(telemetry, info)
+        if base_attributes:
+            attributes.update(base_attributes())
     retry = _retry_state(telemetry, info, session, attributes)
-    span = telemetry.tracer.start_span(
-        semconv.span_name(info.method, info.target),
-        context=parent,
-        kind=SpanKind.CLIENT,
-        attributes=attributes,
-        links=links,
-    )
-    if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
-        span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
+    if dropped:
+        # Known not to record, whatever its name, attributes and links (Telemetry.drops): started bare,
+        # for the context it carries (the non-sampled traceparent, its children's parent).
+        span = telemetry.tracer.start_span(info.method, context=parent, kind=SpanKind.CLIENT)
+    else:
+        span = telemetry.tracer.start_span(
+            semconv.span_name(info.method, info.target),
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            links=links,
+        )
+        if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
+            span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
     operation = Operation(telemetry, span, attributes, telemetry.client_operation_duration, session)
     operation._retry = retry
     if session is not None:
@@ -478,14 +507,16 @@ def _retry_state(
     telemetry: Telemetry,
     info: RequestInfo,
     session: ClientSessionRecord | None,
-    attributes: dict[str, AttributeValue],
+    attributes: dict[str, AttributeValue] | None,
 ) -> tuple[Callable[[], tuple[Any, ...]], int] | None:
-    """Set the retry attributes of a request; returns what finish() needs to remember its outcome."""
+    """Set the retry attributes of a request (when it has any); returns what finish() needs to remember
+    its outcome."""
     scope = RETRY_SCOPE.get()
     if scope is not None:  # the retry helper knows the attempt exactly and counts attempts itself
-        attributes[semconv.RETRY_ATTEMPT] = scope.attempt
-        if scope.max_attempts is not None:
-            attributes[semconv.RETRY_MAX_ATTEMPTS] = scope.max_attempts
+        if attributes is not None:
+            attributes[semconv.RETRY_ATTEMPT] = scope.attempt
+            if scope.max_attempts is not None:
+                attributes[semconv.RETRY_MAX_ATTEMPTS] = scope.max_attempts
         return None
     if info.method in _NOT_RETRIED:
         return None
@@ -498,8 +529,11 @@ def _retry_state(
     attempt = 1
     if detected is not None:
         attempt, previous_error = detected
-        attributes[semconv.RETRY_ATTEMPT] = attempt
-        counted = pick(attributes, (semconv.MCP_METHOD_NAME, semconv.GEN_AI_TOOL_NAME))
+        if attributes is not None:
+            attributes[semconv.RETRY_ATTEMPT] = attempt
+        counted = pick(
+            request_attributes(telemetry, info), (semconv.MCP_METHOD_NAME, semconv.GEN_AI_TOOL_NAME)
+        )
         counted[semconv.ERROR_TYPE] = previous_error
         telemetry.client_retries.add(1, counted)
     return key, attempt

@@ -77,6 +77,11 @@ class McpV2ServerAdapter:
         patcher.wrap(Connection, "__init__", self._connection_init)
         patcher.wrap(ServerRunner, "_on_request", self._on_request)
         patcher.wrap(server_otel, "otel_span", _silenced_server_span)
+        if hasattr(server_otel, "extract_trace_context"):
+            # The middleware extracts its span's parent from _meta before asking otel_span for the span
+            # silenced above: that extraction is thrown away, and it cost a sampled-out request as much as
+            # our own (mcp 2.3: the name is used for nothing else in mcp.server._otel).
+            patcher.replace(server_otel, "extract_trace_context", _no_parent)
 
     # --- sessions ---------------------------------------------------------------------------------
     async def _serve(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -193,6 +198,11 @@ def _record_result(call: ServerCall, result: Any) -> None:
             call.succeeded()
     except Exception:
         report_internal_error("mcp_v2_server._record_result")
+
+
+def _no_parent(meta: Any) -> None:
+    """``mcp.server._otel.extract_trace_context``: the parent of the silenced middleware span."""
+    return None
 
 
 def _silenced_server_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
