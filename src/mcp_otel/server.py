@@ -111,7 +111,8 @@ class ServerSessionRecord:
             attributes=attributes,
             links=[Link(ambient)] if ambient is not None else None,
         )
-        if not self.span.is_recording():
+        self._recording = self.span.is_recording()
+        if not self._recording:
             # Leaks are reported on this span alone (no server leak metric): nothing to track them for.
             self.stream_ledger.closed = True
         self._start = time.perf_counter()
@@ -124,11 +125,14 @@ class ServerSessionRecord:
     def span_context(self) -> SpanContext:
         return self.span.get_span_context()
 
-    @guarded
     def on_request(self, request: IncomingRequest) -> None:
         """Fill in what the first requests tell about the session (the HTTP peer, an SSE session id)."""
-        if self.ended or not self.span.is_recording():
+        if self.ended or not self._recording:  # checked before the guard: called per request
             return
+        self._describe_peer(request)
+
+    @guarded
+    def _describe_peer(self, request: IncomingRequest) -> None:
         if not self._client_known and request.client_address:
             self._client_known = True
             self.span.set_attribute(semconv.CLIENT_ADDRESS, request.client_address)

@@ -156,15 +156,19 @@ class Operation:
         """Make the request span current for the wrapped call (attach and detach in the caller's frame)."""
         return _Activation(self.context, self._session)
 
-    @guarded
     def set_attribute(self, key: str, value: AttributeValue, *, metric: bool = False) -> None:
-        attributes = self._attributes
-        if attributes is None or attributes.get(key) == value:  # a span's set_attribute is not free
-            return
-        if metric:
-            attributes[key] = value
-        if self._recording:
-            self.span.set_attribute(key, value)
+        # Guarded inline, not by @guarded: called per request, and the decorator's frame costs more than
+        # the body when nothing records.
+        try:
+            attributes = self._attributes
+            if attributes is None or attributes.get(key) == value:  # a span's set_attribute is not free
+                return
+            if metric:
+                attributes[key] = value
+            if self._recording:
+                self.span.set_attribute(key, value)
+        except Exception:
+            report_internal_error("Operation.set_attribute")
 
     @guarded
     def finish(self, error: ErrorInfo | None = None, *, record_status: bool = True) -> None:
@@ -293,11 +297,14 @@ class ClientSessionRecord:
             self.span.set_attributes(attributes)
         return attributes
 
-    @guarded
     def refresh_session_id(self) -> None:
         source = self.session_id_source
-        if source is None:
+        if source is None:  # checked before the guard: called per request
             return
+        self._refresh_session_id(source)
+
+    @guarded
+    def _refresh_session_id(self, source: Callable[[], str | None]) -> None:
         value = source()
         if value and value != self.session_id:
             self.session_id = self._telemetry.clip(str(value))

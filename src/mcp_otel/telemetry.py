@@ -136,6 +136,7 @@ class Telemetry:
             semconv.SCOPE_NAME, __version__, meter_provider, schema_url=semconv.SCHEMA_URL
         )
         self.meter = meter
+        self._sampler: Any = None  # the SDK tracer's sampler, once known (see drops)
         # A no-op meter (NoOpMeterProvider, or the SDK's when OTEL_SDK_DISABLED): metric attributes are not
         # built. The global proxy meter counts as on: a provider may still be set after instrument().
         self.metrics_on = not isinstance(meter, metrics.NoOpMeter)
@@ -194,12 +195,15 @@ class Telemetry:
 
         Only then may it be started without attributes (see ``sdk_sampler_decision``).
         """
-        tracer = self.tracer
-        # ProxyTracer: instrument() ran before the global provider was set; it resolves on its first span.
-        real = getattr(tracer, "_real_tracer", None) or tracer
-        sampler = getattr(real, "sampler", None)
+        sampler = self._sampler
         if sampler is None:
-            return isinstance(real, trace.NoOpTracer)
+            tracer = self.tracer
+            # ProxyTracer: instrument() ran before the global provider was set; it resolves on its first
+            # span. An SDK tracer's sampler is fixed: kept once found.
+            real = getattr(tracer, "_real_tracer", None) or tracer
+            sampler = self._sampler = getattr(real, "sampler", None)
+            if sampler is None:
+                return isinstance(real, trace.NoOpTracer)
         parent = trace.get_current_span(context).get_span_context()
         return sdk_sampler_decision(sampler, parent if parent.is_valid else None) is False
 
