@@ -43,7 +43,6 @@ def _memory() -> dict[str, int]:
 
 async def _child(contender: str, sessions: int, requests: int, checkpoints: int) -> dict[str, Any]:
     import anyio
-
     from _contender import MCP_MAJOR, build_server
 
     server = build_server()
@@ -71,7 +70,7 @@ async def _child(contender: str, sessions: int, requests: int, checkpoints: int)
             batch = min(step, requests - done)
             counter = iter(range(done, done + batch))
 
-            async def worker() -> None:
+            async def worker(counter: Any = counter) -> None:
                 for n in counter:  # shared: the workers drain one sequence of request numbers
                     await opened[n % sessions].call_tool("add", {"a": n, "b": 1})
 
@@ -88,7 +87,9 @@ async def _child(contender: str, sessions: int, requests: int, checkpoints: int)
     return out
 
 
-def run_child(python: str, contender: str, sessions: int, requests: int, checkpoints: int = 1) -> dict[str, Any]:
+def run_child(
+    python: str, contender: str, sessions: int, requests: int, checkpoints: int = 1
+) -> dict[str, Any]:
     args = [python, __file__, "--child", contender, str(sessions), str(requests), str(checkpoints)]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=7200)
     if proc.returncode != 0:
@@ -108,7 +109,6 @@ def main() -> None:
         import logging
 
         import anyio
-
         from _contender import setup
 
         logging.disable(logging.WARNING)
