@@ -58,7 +58,8 @@ class Setup:
     instrumentation: str | None  # None: no instrumentor (on mcp 2.x the SDK's own telemetry still runs)
     sampler: str = "always_on"  # always_on, always_off, or parentbased_traceidratio at RATIO
     metrics: bool = True  # False: a no-op MeterProvider (metrics off)
-    exporter: str = "drop"  # drop, up (OTLP/gRPC to a live sink), down (OTLP/gRPC, nothing listening)
+    # drop, up (OTLP/gRPC to a live sink), down (OTLP/gRPC, nothing listening), memory (kept in MEMORY)
+    exporter: str = "drop"
     # Each call inside its own root span (an agent's turn): with a ratio sampler a session's requests are
     # sampled with the session's span, so without this one run would be all in or all out.
     turn_spans: bool = False
@@ -74,6 +75,8 @@ CONTENDERS: dict[str, Setup | None] = {
     "mcp-otel, exporter up": Setup("mcp-otel", exporter="up"),
     "mcp-otel, exporter down": Setup("mcp-otel", exporter="down"),
     "native, exporter up": Setup(None, exporter="up"),
+    "mcp-otel, in memory": Setup("mcp-otel", exporter="memory"),
+    "native, in memory": Setup(None, exporter="memory"),
     "opentelemetry-instrumentation-mcp": Setup("opentelemetry-instrumentation-mcp"),
     "openinference-instrumentation-mcp": Setup("openinference-instrumentation-mcp"),
     "SDK, always_off": Setup(None, sampler="always_off", metrics=False),
@@ -89,6 +92,9 @@ CONTENDERS: dict[str, Setup | None] = {
     "SDK, spans only, turn spans": Setup(None, metrics=False, turn_spans=True),
     "mcp-otel, spans only, turn spans": Setup("mcp-otel", metrics=False, turn_spans=True),
 }
+
+
+MEMORY: Any = None  # the InMemorySpanExporter of an "in memory" contender
 
 
 def _sampler(name: str) -> Any:
@@ -118,14 +124,22 @@ def setup(contender: str) -> None:
             return SpanExportResult.SUCCESS
 
     tracer_provider = TracerProvider(sampler=_sampler(spec.sampler))
-    if spec.exporter != "drop":
+    if spec.exporter == "memory":
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        global MEMORY
+        MEMORY = InMemorySpanExporter()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(MEMORY))
+    elif spec.exporter != "drop":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         port = otlp_sink_port() if spec.exporter == "up" else free_port()
         exporter: SpanExporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}", insecure=True)
     else:
         exporter = DropExporter()
-    tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    if spec.exporter != "memory":
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(tracer_provider)
     if spec.metrics:
         metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
