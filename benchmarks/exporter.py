@@ -119,7 +119,7 @@ def main() -> None:
         for owner in owners:
             shape = child_shapes(python, f"{owner}, in memory")
             kinds = "; ".join(
-                f"{kind}: {k['spans']:.0f} x {k['attributes']:.1f} attributes"
+                f"{kind}: {k['spans']:.3g} x {k['attributes']:.1f} attributes"
                 + (f", {k['links']:.0f} link" if k["links"] else "")
                 for kind, k in shape["per_kind"].items()
             )
@@ -129,7 +129,7 @@ def main() -> None:
                     owner,
                     f"{shape['spans_per_request']:.0f}",
                     kinds,
-                    ", ".join(f"{t} {n // SHAPE_CALLS}" for t, n in sorted(shape["value_types"].items())),
+                    ", ".join(f"{t} {n / SHAPE_CALLS:.3g}" for t, n in sorted(shape["value_types"].items())),
                     f"{shape['bytes_per_request']:.0f}",
                     f"{shape['encode_us_per_request']:.0f}",
                 )
