@@ -1,12 +1,17 @@
-.PHONY: test demo lint bench
-# Both bootstrap their own environments under .venvs/ (uv, pyenv interpreters).
+.PHONY: test demo lint bench test-latest
+# Each bootstraps its own environments under .venvs/ (scripts/bootstrap.sh: uv, and the Python versions of
+# tests/requirements/envs.txt; README "Prerequisites").
 test:
 	scripts/test.sh
+# Any python3 >= 3.10 will do for the demo when Python 3.11 is not installed.
 demo:
-	@venv=$$(scripts/bootstrap.sh v1) && $$venv/bin/python examples/demo.py
+	@venv=$$(MCP_OTEL_ANY_PYTHON=1 scripts/bootstrap.sh v1) && $$venv/bin/python examples/demo.py
 lint:
-	@venv=$$(scripts/bootstrap.sh v1) && $$venv/bin/ruff check src tests benchmarks examples && $$venv/bin/ruff format --check src tests benchmarks examples
+	scripts/lint.sh
 # One command per README benchmark table; compare.py, sampling.py and exporter.py build .venvs/bench-v1/-v2.
 bench:
 	@for e in v1 v2; do venv=$$(scripts/bootstrap.sh $$e) && $$venv/bin/python benchmarks/overhead.py && $$venv/bin/python benchmarks/overhead.py --transport stdio && $$venv/bin/python benchmarks/scale.py; done
 	@venv=$$(scripts/bootstrap.sh v1) && $$venv/bin/python benchmarks/sampling.py && $$venv/bin/python benchmarks/exporter.py && $$venv/bin/python benchmarks/compare.py
+# The newest mcp, fastmcp and OpenTelemetry from the index (not in CI: run it daily or before a release).
+test-latest:
+	scripts/test-latest.sh
