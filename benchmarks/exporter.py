@@ -56,10 +56,9 @@ async def _shape_run(calls: int) -> None:
 
 def shapes(contender: str) -> dict[str, Any]:
     """Run in a child process: the spans of ``SHAPE_CALLS`` requests, described."""
+    import _contender
     import anyio
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
-    import _contender
 
     _contender.setup(contender)
     anyio.run(_shape_run, SHAPE_CALLS)
@@ -134,7 +133,9 @@ def main() -> None:
                     f"{shape['encode_us_per_request']:.0f}",
                 )
             )
-            detail.extend(f"{line} {owner} {kind}: {', '.join(k['keys'])}" for kind, k in shape["per_kind"].items())
+            detail.extend(
+                f"{line} {owner} {kind}: {', '.join(k['keys'])}" for kind, k in shape["per_kind"].items()
+            )
         contenders = [c for owner in owners for c in (owner, f"{owner}, exporter up")]
         cpu: dict[str, list[float]] = {c: [] for c in contenders}
         for round_no in range(args.rounds):
@@ -148,15 +149,21 @@ def main() -> None:
             if not (cpu[owner] and cpu[f"{owner}, exporter up"]):
                 continue
             drop, up = statistics.median(cpu[owner]), statistics.median(cpu[f"{owner}, exporter up"])
-            cost_rows.append((line, owner, f"{drop:.0f}", f"{up:.0f}", f"+{up - drop:.0f} µs ({up / drop:.2f}x)"))
+            cost_rows.append(
+                (line, owner, f"{drop:.0f}", f"{up:.0f}", f"+{up - drop:.0f} µs ({up / drop:.2f}x)")
+            )
 
     print(f"Span shapes per tools/call request (in memory, {SHAPE_CALLS} requests, client and server traced)")
-    print("| env | spans by | spans/request | per kind (scope) | attribute values/request | OTLP bytes/request | encode µs/request |")
+    print(
+        "| env | spans by | spans/request | per kind (scope) | attribute values/request | OTLP bytes/request | encode µs/request |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in shape_rows:
         print("| " + " | ".join(row) + " |")
     print()
-    print(f"Exporter up vs spans dropped: {args.rounds} rounds x {args.calls} calls, CPU per request (median)")
+    print(
+        f"Exporter up vs spans dropped: {args.rounds} rounds x {args.calls} calls, CPU per request (median)"
+    )
     print("| env | spans by | dropped µs/request | OTLP/gRPC up µs/request | exporting costs |")
     print("| --- | --- | --- | --- | --- |")
     for row in cost_rows:

@@ -486,7 +486,7 @@ def start_client_operation(
     attributes: dict[str, AttributeValue] | None = None
     if not dropped or telemetry.metrics_on:
         attributes = request_attributes(telemetry, info)
-        if base_attributes:
+        if base_attributes is not None:
             attributes.update(base_attributes())
     retry = _retry_state(telemetry, info, session, attributes)
     if dropped:

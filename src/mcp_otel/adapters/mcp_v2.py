@@ -258,7 +258,7 @@ class McpV2ClientAdapter:
                 record.refresh_session_id()
                 op = record.start_request(info)
             else:
-                op = start_client_operation(self.telemetry, info, {}, None, None, None)
+                op = start_client_operation(self.telemetry, info, None, None, None, None)
         except Exception:
             report_internal_error("mcp_v2._start")
             return None
