@@ -1,6 +1,6 @@
 """One benchmark measurement in a fresh process (run by benchmarks/compare.py).
 
-    python benchmarks/_contender.py CONTENDER CALLS [--memory]
+    python benchmarks/_contender.py CONTENDER CALLS [--memory] [--callgrind]
 
 Prints one JSON line: wall and CPU microseconds per in-memory ``tools/call`` (after a warm-up), or with
 ``--memory`` the RSS and gc-object growth between call 1,000 and the last call. Every contender but
@@ -198,16 +198,27 @@ async def run(calls: int, memory: bool, turn_spans: bool = False) -> dict[str, f
             await call(session, i)
         gc.collect()
         out["rss_start_kib"], out["objects_start"] = rss_kib(), len(gc.get_objects())
+        _callgrind("on")
         wall, cpu = time.perf_counter(), time.process_time()
         for i in range(calls):
             await call(session, i)
         out["wall_us"] = (time.perf_counter() - wall) / calls * 1e6
         out["cpu_us"] = (time.process_time() - cpu) / calls * 1e6
+        _callgrind("off")
     if memory:
         gc.collect()
         out["rss_growth_kib"] = rss_kib() - out["rss_start_kib"]
         out["objects_growth"] = len(gc.get_objects()) - out["objects_start"]
     return out
+
+
+def _callgrind(switch: str) -> None:
+    """``--callgrind`` (benchmarks/instructions.py runs this under valgrind): count the timed loop only."""
+    if "--callgrind" in sys.argv:
+        import os
+        import subprocess
+
+        subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], capture_output=True, check=True)
 
 
 async def _call(session: Any, i: int) -> None:
