@@ -1,14 +1,15 @@
 """Instructions per request, counted by valgrind: a noise-free comparison on a busy shared machine.
 
-    python benchmarks/instructions.py [--lines bench-v1 bench-v2] [--contenders NAME ...] [--src PATH]
+    python benchmarks/instructions.py [--lines bench-v1 bench-v2] [--contenders NAME ...] [--src LABEL=PATH ...]
 
 CPU-time ratios of a few percent drown in the noise of a loaded 2-core machine; instruction counts do not.
 Each contender of benchmarks/_contender.py runs under ``valgrind --tool=callgrind`` with instrumentation
 switched on only around the timed loop (``--callgrind``), once with 100 and once with 300 calls; the
 difference divided by 200 is the instructions one in-memory ``tools/call`` costs (client and server in
 the process), start-up and the switches cancelling out. Instructions are not time (cache misses and the
-allocator's work weigh differently), so they back, not replace, the CPU tables. ``--src`` runs mcp-otel
-from another checkout's ``src`` (e.g. the main branch's) for a before/after in one run.
+allocator's work weigh differently), so they back, not replace, the CPU tables. ``--src LABEL=PATH``
+runs the mcp-otel contenders from that ``src`` directory instead of the installed one (repeatable: e.g.
+``before=/tmp/base/src after=src`` for a before/after in one run).
 """
 
 from __future__ import annotations
@@ -58,17 +59,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", nargs="*", default=["bench-v1", "bench-v2"])
     parser.add_argument("--contenders", nargs="*", default=DEFAULT)
-    parser.add_argument("--src", help="also run the mcp-otel contenders from this src directory")
+    parser.add_argument("--src", nargs="*", default=[], help="LABEL=PATH: mcp-otel from that src directory")
     args = parser.parse_args()
     rows = []
     for line in args.lines:
         python = venv_python(line)
-        runs = [(c, None) for c in args.contenders]
-        if args.src:
-            runs += [(c, args.src) for c in args.contenders if c.startswith("mcp-otel")]
-        for contender, src in runs:
-            low, high = instructions(python, contender, 100, src), instructions(python, contender, 300, src)
-            rows.append((line, contender + (f" ({src})" if src else ""), (high - low) / 200))
+        sources = [tuple(item.split("=", 1)) for item in args.src] or [("", None)]
+        runs = [
+            (contender, label, path)
+            for contender in args.contenders
+            for label, path in (sources if contender.startswith("mcp-otel") else [("", None)])
+        ]
+        for contender, label, path in runs:
+            low, high = instructions(python, contender, 100, path), instructions(python, contender, 300, path)
+            rows.append((line, contender + (f" ({label})" if label else ""), (high - low) / 200))
     print("Instructions per in-memory tools/call (valgrind callgrind, client and server in the process)")
     print("| env | contender | instructions/request | vs plain | vs the same providers without mcp-otel |")
     print("| --- | --- | --- | --- | --- |")
