@@ -8,9 +8,11 @@ demo:
 	@venv=$$(MCP_OTEL_ANY_PYTHON=1 scripts/bootstrap.sh v1) && $$venv/bin/python examples/demo.py
 lint:
 	scripts/lint.sh
+# One command per README benchmark table; compare.py, sampling.py and exporter.py build .venvs/bench-v1/-v2.
 bench:
-	@for e in v1 v2; do venv=$$(scripts/bootstrap.sh $$e) && $$venv/bin/python benchmarks/overhead.py && $$venv/bin/python benchmarks/overhead.py --transport stdio; done
+	@for e in v1 v2; do venv=$$(scripts/bootstrap.sh $$e) && $$venv/bin/python benchmarks/overhead.py && $$venv/bin/python benchmarks/overhead.py --transport stdio && $$venv/bin/python benchmarks/scale.py; done
 	@scripts/bootstrap.sh v1 >/dev/null && venv=$$(scripts/bootstrap.sh v2) && $$venv/bin/python benchmarks/startup.py --envs v1 v2
+	@venv=$$(scripts/bootstrap.sh v1) && $$venv/bin/python benchmarks/sampling.py && $$venv/bin/python benchmarks/exporter.py && $$venv/bin/python benchmarks/compare.py
 # The newest mcp, fastmcp and OpenTelemetry from the index (not in CI: run it daily or before a release).
 test-latest:
 	scripts/test-latest.sh

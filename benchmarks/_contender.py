@@ -1,11 +1,12 @@
 """One benchmark measurement in a fresh process (run by benchmarks/compare.py).
 
-    python benchmarks/_contender.py CONTENDER CALLS [--memory]
+    python benchmarks/_contender.py CONTENDER CALLS [--memory] [--callgrind]
 
 Prints one JSON line: wall and CPU microseconds per in-memory ``tools/call`` (after a warm-up), or with
 ``--memory`` the RSS and gc-object growth between call 1,000 and the last call. Every contender but
-``plain`` runs with a global SDK TracerProvider (BatchSpanProcessor, an exporter that drops spans) and a
-MeterProvider, so they pay the same SDK costs.
+``plain`` runs with a global SDK TracerProvider (BatchSpanProcessor, an exporter that drops spans unless
+it is an OTLP contender) and a MeterProvider (a no-op one for the metrics-off contenders), so contenders
+with the same providers pay the same SDK costs. ``CONTENDERS`` lists them.
 """
 
 from __future__ import annotations
@@ -17,15 +18,12 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import anyio
 
 MCP_MAJOR = int(importlib.metadata.version("mcp").split(".")[0])
-
-
-# OTLP/gRPC span export to a live sink in another process, or to a port where nothing listens (every
-# batch export fails and is retried): the "exporter down" target compares the two.
-OTLP_CONTENDERS = ("mcp-otel, exporter up", "mcp-otel, exporter down")
 
 
 def free_port() -> int:
@@ -53,8 +51,67 @@ def otlp_sink_port() -> int:
 _children: list[object] = []
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What one contender runs with: which instrumentation, which sampler, whether metrics are recorded."""
+
+    instrumentation: str | None  # None: no instrumentor (on mcp 2.x the SDK's own telemetry still runs)
+    sampler: str = "always_on"  # always_on, always_off, or parentbased_traceidratio at RATIO
+    metrics: bool = True  # False: a no-op MeterProvider (metrics off)
+    # drop, up (OTLP/gRPC to a live sink), down (OTLP/gRPC, nothing listening), memory (kept in MEMORY)
+    exporter: str = "drop"
+    # Each call inside its own root span (an agent's turn): with a ratio sampler a session's requests are
+    # sampled with the session's span, so without this one run would be all in or all out.
+    turn_spans: bool = False
+
+
+# Sampled-out and spans-only contenders (issue 14): "SDK, ..." has the same providers without mcp-otel, so on
+# mcp 2.x its native telemetry runs in both; on mcp 1.x the SDK is idle there.
+RATIO = 0.1
+CONTENDERS: dict[str, Setup | None] = {
+    "plain": None,
+    "native": Setup(None),
+    "mcp-otel": Setup("mcp-otel"),
+    "mcp-otel, exporter up": Setup("mcp-otel", exporter="up"),
+    "mcp-otel, exporter down": Setup("mcp-otel", exporter="down"),
+    "native, exporter up": Setup(None, exporter="up"),
+    "mcp-otel, in memory": Setup("mcp-otel", exporter="memory"),
+    "native, in memory": Setup(None, exporter="memory"),
+    "opentelemetry-instrumentation-mcp": Setup("opentelemetry-instrumentation-mcp"),
+    "openinference-instrumentation-mcp": Setup("openinference-instrumentation-mcp"),
+    "SDK, always_off": Setup(None, sampler="always_off", metrics=False),
+    "mcp-otel, always_off": Setup("mcp-otel", sampler="always_off", metrics=False),
+    f"SDK, ratio {RATIO}": Setup(None, sampler="ratio", metrics=False),
+    f"mcp-otel, ratio {RATIO}": Setup("mcp-otel", sampler="ratio", metrics=False),
+    "SDK, spans only": Setup(None, metrics=False),
+    "mcp-otel, spans only": Setup("mcp-otel", metrics=False),
+    f"SDK, ratio {RATIO}, turn spans": Setup(None, sampler="ratio", metrics=False, turn_spans=True),
+    f"mcp-otel, ratio {RATIO}, turn spans": Setup(
+        "mcp-otel", sampler="ratio", metrics=False, turn_spans=True
+    ),
+    "SDK, spans only, turn spans": Setup(None, metrics=False, turn_spans=True),
+    "mcp-otel, spans only, turn spans": Setup("mcp-otel", metrics=False, turn_spans=True),
+}
+
+
+MEMORY: Any = None  # the InMemorySpanExporter of an "in memory" contender
+
+
+def _sampler(name: str) -> Any:
+    from opentelemetry.sdk.trace import sampling
+
+    if name == "always_off":
+        return sampling.ALWAYS_OFF
+    if name == "ratio":  # what OTEL_TRACES_SAMPLER=parentbased_traceidratio, _ARG=RATIO configures
+        return sampling.ParentBased(sampling.TraceIdRatioBased(RATIO))
+    return sampling.ParentBased(sampling.ALWAYS_ON)  # the SDK's default
+
+
 def setup(contender: str) -> None:
-    if contender == "plain":
+    if contender not in CONTENDERS:
+        raise SystemExit(f"unknown contender {contender!r}")
+    spec = CONTENDERS[contender]
+    if spec is None:
         return
     from opentelemetry import metrics, trace
     from opentelemetry.sdk.metrics import MeterProvider
@@ -66,31 +123,40 @@ def setup(contender: str) -> None:
         def export(self, spans: Sequence[object]) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
-    tracer_provider = TracerProvider()
-    if contender in OTLP_CONTENDERS:
+    tracer_provider = TracerProvider(sampler=_sampler(spec.sampler))
+    if spec.exporter == "memory":
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        global MEMORY
+        MEMORY = InMemorySpanExporter()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(MEMORY))
+    elif spec.exporter != "drop":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        port = otlp_sink_port() if contender == "mcp-otel, exporter up" else free_port()
+        port = otlp_sink_port() if spec.exporter == "up" else free_port()
         exporter: SpanExporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}", insecure=True)
     else:
         exporter = DropExporter()
-    tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    if spec.exporter != "memory":
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
-    if contender == "mcp-otel" or contender in OTLP_CONTENDERS:
+    if spec.metrics:
+        metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    else:
+        metrics.set_meter_provider(metrics.NoOpMeterProvider())
+    if spec.instrumentation == "mcp-otel":
         from mcp_otel import McpInstrumentor
 
         McpInstrumentor().instrument()
-    elif contender == "opentelemetry-instrumentation-mcp":
+    elif spec.instrumentation == "opentelemetry-instrumentation-mcp":
         from opentelemetry.instrumentation.mcp import McpInstrumentor
 
         McpInstrumentor().instrument()
-    elif contender == "openinference-instrumentation-mcp":
+    elif spec.instrumentation == "openinference-instrumentation-mcp":
         from openinference.instrumentation.mcp import MCPInstrumentor
 
         MCPInstrumentor().instrument()
-    elif contender != "native":
-        raise SystemExit(f"unknown contender {contender!r}")
 
 
 def build_server():
@@ -115,8 +181,9 @@ def rss_kib() -> int:
         return int(fh.read().split()[1]) * 4
 
 
-async def run(calls: int, memory: bool) -> dict[str, float]:
+async def run(calls: int, memory: bool, turn_spans: bool = False) -> dict[str, float]:
     server = build_server()
+    call = _call_in_turn if turn_spans else _call
     if MCP_MAJOR >= 2:
         from mcp import Client
 
@@ -128,14 +195,16 @@ async def run(calls: int, memory: bool) -> dict[str, float]:
     out: dict[str, float] = {}
     async with session_cm as session:
         for i in range(200):  # warm-up, the hidden tools/list included
-            await session.call_tool("add", {"a": i, "b": 1})
+            await call(session, i)
         gc.collect()
         out["rss_start_kib"], out["objects_start"] = rss_kib(), len(gc.get_objects())
+        _callgrind("on")
         wall, cpu = time.perf_counter(), time.process_time()
         for i in range(calls):
-            await session.call_tool("add", {"a": i, "b": 1})
+            await call(session, i)
         out["wall_us"] = (time.perf_counter() - wall) / calls * 1e6
         out["cpu_us"] = (time.process_time() - cpu) / calls * 1e6
+        _callgrind("off")
     if memory:
         gc.collect()
         out["rss_growth_kib"] = rss_kib() - out["rss_start_kib"]
@@ -143,11 +212,33 @@ async def run(calls: int, memory: bool) -> dict[str, float]:
     return out
 
 
+def _callgrind(switch: str) -> None:
+    """``--callgrind`` (benchmarks/instructions.py runs this under valgrind): count the timed loop only."""
+    if "--callgrind" in sys.argv:
+        import os
+        import subprocess
+
+        subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], capture_output=True, check=True)
+
+
+async def _call(session: Any, i: int) -> None:
+    await session.call_tool("add", {"a": i, "b": 1})
+
+
+async def _call_in_turn(session: Any, i: int) -> None:
+    from opentelemetry import trace
+
+    with trace.get_tracer("bench").start_as_current_span("agent turn"):
+        await session.call_tool("add", {"a": i, "b": 1})
+
+
 def main() -> None:
     contender, calls = sys.argv[1], int(sys.argv[2])
     logging.disable(logging.WARNING)
     setup(contender)
-    print(json.dumps({"contender": contender, **anyio.run(run, calls, "--memory" in sys.argv)}))
+    spec = CONTENDERS[contender]
+    turn_spans = spec is not None and spec.turn_spans
+    print(json.dumps({"contender": contender, **anyio.run(run, calls, "--memory" in sys.argv, turn_spans)}))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,11 @@ itself opens the request's CLIENT span (the attributes our span carries), inject
 ``_meta`` and records the duration histogram, i.e. the least any instrumentation that meets the telemetry
 contract pays per request with this SDK. mcp-otel's own cost is the distance from the floor.
 
-    python benchmarks/overhead.py [--calls 200] [--rounds 15] [--transport stdio [--floor-parts]] [--json out.json]
+``--sampler always_off --no-metrics`` measures the sampled-out path the same way: the floor is then the
+non-recording span, its context in ``_meta`` (the non-sampled traceparent) and nothing else.
+
+    python benchmarks/overhead.py [--calls 200] [--rounds 15] [--transport stdio [--floor-parts]]
+                                  [--sampler always_on|always_off|ratio] [--no-metrics] [--json out.json]
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _contender import build_server  # one server for every benchmark
+from _contender import _sampler, build_server  # one server (and sampler names) for every benchmark
 from opentelemetry import context, propagate, trace
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -71,9 +76,7 @@ class SdkFloor:
     # --floor-parts: the floor's pieces alone, to see where its cost goes
     PARTS = ("span, not current", "valid context only", "histogram only")
 
-    def __init__(
-        self, tracer_provider: TracerProvider, meter_provider: MeterProvider, part: str | None = None
-    ) -> None:
+    def __init__(self, tracer_provider: TracerProvider, meter_provider: Any, part: str | None = None) -> None:
         self.part = part
         self.tracer = tracer_provider.get_tracer("sdk-floor")
         self.histogram = meter_provider.get_meter("sdk-floor").create_histogram(
@@ -162,15 +165,24 @@ def main() -> None:
     parser.add_argument(
         "--floor-parts", action="store_true", help="stdio: also time the floor's pieces alone"
     )
+    parser.add_argument(
+        "--sampler",
+        choices=["always_on", "always_off", "ratio"],
+        default="always_on",
+        help="the TracerProvider's sampler (ratio: parentbased_traceidratio at 0.1)",
+    )
+    parser.add_argument("--no-metrics", action="store_true", help="a no-op MeterProvider (metrics off)")
     args = parser.parse_args()
 
     import logging
 
     logging.getLogger("mcp").setLevel(logging.WARNING)
     server = build_server()
-    tracer_provider = TracerProvider()
+    tracer_provider = TracerProvider(sampler=_sampler(args.sampler))
     tracer_provider.add_span_processor(BatchSpanProcessor(DropExporter()))
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    meter_provider: Any = (
+        NoOpMeterProvider() if args.no_metrics else MeterProvider(metric_readers=[InMemoryMetricReader()])
+    )
     instrumentor = McpInstrumentor()
 
     labels = ["plain", "mcp-otel"] + (["SDK floor"] if args.transport == "stdio" else [])
@@ -210,8 +222,10 @@ def main() -> None:
     ratio_wall = summary["mcp-otel"]["wall_us"] / plain["wall_us"]
     ratio_cpu = summary["mcp-otel"]["cpu_us"] / plain["cpu_us"]
     py = ".".join(map(str, sys.version_info[:2]))
+    setting = f", sampler {args.sampler}" + (", metrics off" if args.no_metrics else "")
     print(
         f"mcp {MCP_VERSION}, Python {py}: {args.rounds} interleaved rounds x {args.calls} {args.transport} tools/call"
+        + setting
     )
     print(f"{'':18} {'wall us/call':>14} {'cpu us/call':>14} {'wall ratio':>11} {'cpu ratio':>10}")
     for label, row in summary.items():

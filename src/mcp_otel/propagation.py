@@ -35,9 +35,11 @@ def extract_context(meta: Any) -> Context | None:
     """
     if meta is None:
         return None
-    if not isinstance(meta, Mapping):
-        # mcp 1.x hands a pydantic Meta model whose extra keys are attributes.
-        meta = {k: getattr(meta, k, None) for k in _CARRIER_KEYS}
+    if not isinstance(meta, dict | Mapping):
+        # mcp 1.x hands a pydantic Meta model whose undeclared keys are its extra fields; reading them
+        # from that dict, not by getattr, avoids an AttributeError raised per absent key (tracestate, …).
+        extra = getattr(meta, "__pydantic_extra__", None)
+        meta = extra if isinstance(extra, dict) else {k: getattr(meta, k, None) for k in _CARRIER_KEYS}
     carrier = {
         k: v for k in _CARRIER_KEYS if isinstance(v := meta.get(k), str) and 0 < len(v) <= _MAX_CARRIER_VALUE
     }

@@ -109,6 +109,10 @@ class ServerSessionRecord:
             attributes=attributes,
             links=[Link(ambient)] if ambient is not None else None,
         )
+        self._recording = self.span.is_recording()
+        if not self._recording:
+            # Leaks are reported on this span alone (no server leak metric): nothing to track them for.
+            self.stream_ledger.closed = True
         self._start = time.perf_counter()
         self._active_attributes: dict[str, AttributeValue] = (
             {semconv.TRANSPORT: info.transport} if info.transport else {}
@@ -119,11 +123,14 @@ class ServerSessionRecord:
     def span_context(self) -> SpanContext:
         return self.span.get_span_context()
 
-    @guarded
     def on_request(self, request: IncomingRequest) -> None:
         """Fill in what the first requests tell about the session (the HTTP peer, an SSE session id)."""
-        if self.ended or not self.span.is_recording():
+        if self.ended or not self._recording:  # checked before the guard: called per request
             return
+        self._describe_peer(request)
+
+    @guarded
+    def _describe_peer(self, request: IncomingRequest) -> None:
         if not self._client_known and request.client_address:
             self._client_known = True
             self.span.set_attribute(semconv.CLIENT_ADDRESS, self._telemetry.clip(request.client_address))
@@ -320,58 +327,82 @@ def start_server_call(
             return None
         if session is not None:
             session.on_request(request)
-        attributes = request_attributes(telemetry, info)
-        session_id = request.session_id or (session.session_id if session is not None else None)
-        protocol_version = request.protocol_version or (session.protocol_version if session else None)
-        transport = request.transport or (session.info.transport if session is not None else None)
-        endpoint = ServerSessionInfo(transport=transport)
-        for key, value in (
-            (semconv.MCP_SESSION_ID, telemetry.clip(session_id) if session_id else None),
-            (semconv.MCP_PROTOCOL_VERSION, telemetry.clip(protocol_version) if protocol_version else None),
-            (semconv.NETWORK_TRANSPORT, endpoint.network_transport),
-            (semconv.NETWORK_PROTOCOL_NAME, endpoint.network_protocol_name),
-            (
-                semconv.CLIENT_ADDRESS,
-                telemetry.clip(request.client_address) if request.client_address else None,
-            ),
-            (semconv.CLIENT_PORT, request.client_port),
-        ):
-            if value is not None:
-                attributes[key] = value
         remote = extract_context(request.meta)
         ambient = _span_context(request.ambient)
-        links: list[Link] = []
         if remote is not None:
             parent: otel_context.Context | None = remote
-            remote_span = trace.get_current_span(remote).get_span_context()
-            if ambient is not None and (ambient.trace_id, ambient.span_id) != (
-                remote_span.trace_id,
-                remote_span.span_id,
-            ):
-                links.append(Link(ambient))
         elif ambient is not None:
             parent = trace.set_span_in_context(NonRecordingSpan(ambient))
         else:
             parent = None
-        if session is not None and session.span_context.is_valid:
-            links.append(Link(session.span_context))
-        span = telemetry.tracer.start_span(
-            semconv.span_name(info.method, info.target),
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-            links=links or None,
+        dropped = telemetry.drops(parent)
+        attributes = (
+            None if dropped and not telemetry.metrics_on else _attributes(telemetry, request, session)
         )
-        if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
-            span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
+        if dropped:
+            # Known not to record, whatever its name, attributes and links (Telemetry.drops): started bare.
+            span = telemetry.tracer.start_span(info.method, context=parent, kind=SpanKind.SERVER)
+        else:
+            span = telemetry.tracer.start_span(
+                semconv.span_name(info.method, info.target),
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes=attributes,
+                links=_links(remote, ambient, session),
+            )
+            if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
+                span.set_attribute(
+                    semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments))
+                )
         op = Operation(
             telemetry, span, attributes, telemetry.server_operation_duration, None, telemetry.server_names
         )
-        target = attributes.get(semconv.GEN_AI_TOOL_NAME, attributes.get(semconv.GEN_AI_PROMPT_NAME))
-        return ServerCall(telemetry, op, info.method, session, target if isinstance(target, str) else None)
+        # the tool or prompt name, clipped as on the span (read from the request: attributes may be None)
+        name = info.tool_name if info.tool_name is not None else info.prompt_name
+        target = telemetry.clip(name) if isinstance(name, str) else None
+        return ServerCall(telemetry, op, info.method, session, target)
     except Exception:
         report_internal_error("start_server_call")
         return None
+
+
+def _attributes(
+    telemetry: Telemetry, request: IncomingRequest, session: ServerSessionRecord | None
+) -> dict[str, AttributeValue]:
+    """The SERVER span's attributes (the duration metric picks its subset)."""
+    attributes = request_attributes(telemetry, request.info)
+    session_id = request.session_id or (session.session_id if session is not None else None)
+    protocol_version = request.protocol_version or (session.protocol_version if session else None)
+    transport = request.transport or (session.info.transport if session is not None else None)
+    endpoint = ServerSessionInfo(transport=transport)
+    for key, value in (
+        (semconv.MCP_SESSION_ID, telemetry.clip(session_id) if session_id else None),
+        (semconv.MCP_PROTOCOL_VERSION, telemetry.clip(protocol_version) if protocol_version else None),
+        (semconv.NETWORK_TRANSPORT, endpoint.network_transport),
+        (semconv.NETWORK_PROTOCOL_NAME, endpoint.network_protocol_name),
+        (
+            semconv.CLIENT_ADDRESS,
+            telemetry.clip(request.client_address) if request.client_address else None,
+        ),
+        (semconv.CLIENT_PORT, request.client_port),
+    ):
+        if value is not None:
+            attributes[key] = value
+    return attributes
+
+
+def _links(
+    remote: otel_context.Context | None, ambient: SpanContext | None, session: ServerSessionRecord | None
+) -> list[Link] | None:
+    """The ambient (HTTP) span when ``_meta`` is the parent, and the server session's span."""
+    links: list[Link] = []
+    if remote is not None and ambient is not None:
+        remote_span = trace.get_current_span(remote).get_span_context()
+        if (ambient.trace_id, ambient.span_id) != (remote_span.trace_id, remote_span.span_id):
+            links.append(Link(ambient))
+    if session is not None and session.span_context.is_valid:
+        links.append(Link(session.span_context))
+    return links or None
 
 
 # --- result-error detection -----------------------------------------------------------------------

@@ -115,6 +115,7 @@ class Operation:
         "_finished",
         "_histogram",
         "_names",
+        "_recording",
         "_retry",
         "_session",
         "_start",
@@ -126,7 +127,7 @@ class Operation:
         self,
         telemetry: Telemetry,
         span: Span,
-        attributes: dict[str, AttributeValue],
+        attributes: dict[str, AttributeValue] | None,
         histogram: Any,
         session: ClientSessionRecord | None,
         names: bounds.NameBook,
@@ -134,8 +135,12 @@ class Operation:
         self._telemetry = telemetry
         self._names = names
         self.span = span
+        # The span's attributes, of which the metric reads its subset; None when neither the span (it
+        # does not record) nor a metric (metrics are off) reads them: nothing is built for them then.
         self._attributes = attributes
-        self._histogram = histogram
+        self._recording = span.is_recording()
+        # None when metrics are off (a no-op meter): no duration is recorded, no metric attributes picked.
+        self._histogram = histogram if telemetry.metrics_on else None
         self._session = session
         self._start = time.perf_counter()
         self._finished = False
@@ -154,14 +159,19 @@ class Operation:
         """Make the request span current for the wrapped call (attach and detach in the caller's frame)."""
         return _Activation(self.context, self._session)
 
-    @guarded
     def set_attribute(self, key: str, value: AttributeValue, *, metric: bool = False) -> None:
-        if self._attributes.get(key) == value:  # already set at start: a span's set_attribute is not free
-            return
-        if metric:
-            self._attributes[key] = value
-        if self.span.is_recording():
-            self.span.set_attribute(key, value)
+        # Guarded inline, not by @guarded: called per request, and the decorator's frame costs more than
+        # the body when nothing records.
+        try:
+            attributes = self._attributes
+            if attributes is None or attributes.get(key) == value:  # a span's set_attribute is not free
+                return
+            if metric:
+                attributes[key] = value
+            if self._recording:
+                self.span.set_attribute(key, value)
+        except Exception:
+            report_internal_error("Operation.set_attribute")
 
     @guarded
     def finish(self, error: ErrorInfo | None = None, *, record_status: bool = True) -> None:
@@ -173,11 +183,12 @@ class Operation:
         session = self._session
         if error is not None and session is not None and session.auth_error is not None:
             error = session.auth_error_for(error)
-        if error is not None:
-            self._attributes[semconv.ERROR_TYPE] = error.error_type
+        attributes = self._attributes
+        if error is not None and attributes is not None:
+            attributes[semconv.ERROR_TYPE] = error.error_type
             if error.status_code is not None:
-                self._attributes[semconv.RPC_RESPONSE_STATUS_CODE] = error.status_code
-            if self.span.is_recording():
+                attributes[semconv.RPC_RESPONSE_STATUS_CODE] = error.status_code
+            if self._recording:
                 self.span.set_attribute(semconv.ERROR_TYPE, error.error_type)
                 if error.status_code is not None:
                     self.span.set_attribute(semconv.RPC_RESPONSE_STATUS_CODE, error.status_code)
@@ -193,15 +204,17 @@ class Operation:
             session.on_request_finished(self, error)
             # the id is known only after the handshake: add it when the span started without it
             if (
-                session.session_id
-                and semconv.MCP_SESSION_ID not in self._attributes
-                and self.span.is_recording()
+                self._recording
+                and session.session_id
+                and attributes is not None
+                and semconv.MCP_SESSION_ID not in attributes
             ):
                 self.span.set_attribute(semconv.MCP_SESSION_ID, session.session_id)
         self.span.end()
-        self._histogram.record(
-            duration, bounds.metric_attributes(self._attributes, semconv.OPERATION_METRIC_KEYS, self._names)
-        )
+        if self._histogram is not None and attributes is not None:
+            self._histogram.record(
+                duration, bounds.metric_attributes(attributes, semconv.OPERATION_METRIC_KEYS, self._names)
+            )
 
 
 class ClientSessionRecord:
@@ -230,6 +243,14 @@ class ClientSessionRecord:
         self.cleanup_span: Span | None = None
         self.ended = False
         self.stream_ledger = StreamLedger()
+        if (
+            not telemetry.metrics_on
+            and not self.span.is_recording()
+            and telemetry.drops(self._session_context)
+        ):
+            # Nothing could report a leak (no metrics; neither this span nor its children record): the
+            # session's streams are not tracked.
+            self.stream_ledger.closed = True
         # Requests in flight: a session can end under them (mcp 1.x does not always wake its waiters).
         self.pending: set[Operation] = set()
         self.reconnects = 0
@@ -285,11 +306,14 @@ class ClientSessionRecord:
             self.span.set_attributes(attributes)
         return attributes
 
-    @guarded
     def refresh_session_id(self) -> None:
         source = self.session_id_source
-        if source is None:
+        if source is None:  # checked before the guard: called per request
             return
+        self._refresh_session_id(source)
+
+    @guarded
+    def _refresh_session_id(self, source: Callable[[], str | None]) -> None:
         value = source()
         if value and value != self.session_id:
             self.session_id = self._telemetry.clip(str(value))
@@ -425,12 +449,16 @@ class ClientSessionRecord:
             parent, links = self._session_context, None
         else:
             parent, links = None, [Link(self.span.get_span_context())]
+        return start_client_operation(self._telemetry, info, self._base_attributes, parent, links, self)
+
+    def _base_attributes(self) -> dict[str, AttributeValue]:
+        """What the session adds to each request's attributes (built only when they are)."""
         attributes = dict(self._request_base)
         if self.protocol_version:
             attributes[semconv.MCP_PROTOCOL_VERSION] = self.protocol_version
         if self.session_id:
             attributes[semconv.MCP_SESSION_ID] = self.session_id
-        return start_client_operation(self._telemetry, info, attributes, parent, links, self)
+        return attributes
 
     def server_key(self) -> tuple[Any, ...]:
         endpoint = self.endpoint
@@ -516,25 +544,33 @@ def request_attributes(telemetry: Telemetry, info: RequestInfo) -> dict[str, Att
 def start_client_operation(
     telemetry: Telemetry,
     info: RequestInfo,
-    base_attributes: dict[str, AttributeValue],
+    base_attributes: Callable[[], dict[str, AttributeValue]] | None,
     parent: otel_context.Context | None,
     links: list[Link] | None,
     session: ClientSessionRecord | None,
 ) -> Operation:
-    """Start a CLIENT request span (with or without a session)."""
-    attributes = request_attributes(telemetry, info)
-    if base_attributes:
-        attributes.update(base_attributes)
+    """Start a CLIENT request span (with or without a session); ``base_attributes`` adds the session's."""
+    dropped = telemetry.drops(parent)
+    attributes: dict[str, AttributeValue] | None = None
+    if not dropped or telemetry.metrics_on:
+        attributes = request_attributes(telemetry, info)
+        if base_attributes is not None:
+            attributes.update(base_attributes())
     retry = _retry_state(telemetry, info, session, attributes)
-    span = telemetry.tracer.start_span(
-        semconv.span_name(info.method, info.target),
-        context=parent,
-        kind=SpanKind.CLIENT,
-        attributes=attributes,
-        links=links,
-    )
-    if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
-        span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
+    if dropped:
+        # Known not to record, whatever its name, attributes and links (Telemetry.drops): started bare,
+        # for the context it carries (the non-sampled traceparent, its children's parent).
+        span = telemetry.tracer.start_span(info.method, context=parent, kind=SpanKind.CLIENT)
+    else:
+        span = telemetry.tracer.start_span(
+            semconv.span_name(info.method, info.target),
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            links=links,
+        )
+        if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
+            span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
     operation = Operation(
         telemetry, span, attributes, telemetry.client_operation_duration, session, telemetry.client_names
     )
@@ -548,14 +584,16 @@ def _retry_state(
     telemetry: Telemetry,
     info: RequestInfo,
     session: ClientSessionRecord | None,
-    attributes: dict[str, AttributeValue],
+    attributes: dict[str, AttributeValue] | None,
 ) -> tuple[Callable[[], tuple[Any, ...]], int] | None:
-    """Set the retry attributes of a request; returns what finish() needs to remember its outcome."""
+    """Set the retry attributes of a request (when it has any); returns what finish() needs to remember
+    its outcome."""
     scope = RETRY_SCOPE.get()
     if scope is not None:  # the retry helper knows the attempt exactly and counts attempts itself
-        attributes[semconv.RETRY_ATTEMPT] = scope.attempt
-        if scope.max_attempts is not None:
-            attributes[semconv.RETRY_MAX_ATTEMPTS] = scope.max_attempts
+        if attributes is not None:
+            attributes[semconv.RETRY_ATTEMPT] = scope.attempt
+            if scope.max_attempts is not None:
+                attributes[semconv.RETRY_MAX_ATTEMPTS] = scope.max_attempts
         return None
     if info.method in _NOT_RETRIED:
         return None
@@ -568,8 +606,9 @@ def _retry_state(
     attempt = 1
     if detected is not None:
         attempt, previous_error = detected
-        attributes[semconv.RETRY_ATTEMPT] = attempt
-        counted = {**attributes, semconv.ERROR_TYPE: previous_error}
+        if attributes is not None:
+            attributes[semconv.RETRY_ATTEMPT] = attempt
+        counted = {**request_attributes(telemetry, info), semconv.ERROR_TYPE: previous_error}
         telemetry.client_retries.add(
             1, bounds.metric_attributes(counted, _RETRY_METRIC_KEYS, telemetry.client_names)
         )

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 
 from mcp_otel import scrub, semconv
@@ -44,6 +45,53 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# --- will this span record? ------------------------------------------------------------------------
+# A request span's attributes are sampler input: they must be passed to start_span, so they are built
+# before the span starts. Most production services sample, and a sampled-out request should not pay for
+# attribute dicts nobody reads (issue 14). The SDK's own samplers decide from the parent span and the
+# trace id alone, never from the name, attributes or links, so for them the decision is known before the
+# span starts whenever the trace id is (the parent's): the caller then starts the span bare. Any other
+# sampler (a custom one may read the attributes), or a root span under a ratio sampler (its trace id is
+# drawn inside start_span), gets None: attributes are built and passed as usual. The classes are matched
+# by name so that the SDK is not imported here (it is an optional dependency).
+_SDK_SAMPLING = "opentelemetry.sdk.trace.sampling"
+_PARENT_BASED = frozenset({"ParentBased", "ParentBasedTraceIdRatio"})
+
+
+def sdk_sampler_decision(sampler: Any, parent: trace.SpanContext | None) -> bool | None:
+    """Whether an SDK sampler records a span under ``parent`` (None: not knowable before the span starts).
+
+    Reads the SDK samplers' private fields (stable since SDK 1.0); anything missing means None, i.e. the
+    usual path, never a wrong answer.
+    """
+    cls = type(sampler)
+    if cls.__module__ != _SDK_SAMPLING:
+        return None
+    name = cls.__name__
+    if name == "StaticSampler":  # ALWAYS_ON, ALWAYS_OFF
+        decision = getattr(sampler, "_decision", None)
+        return bool(decision.is_recording()) if decision is not None else None
+    if name == "TraceIdRatioBased":
+        if parent is None:
+            return None
+        return bool(parent.trace_id & sampler.TRACE_ID_LIMIT < sampler.bound)
+    if name in _PARENT_BASED:
+        if parent is None:
+            delegate = getattr(sampler, "_root", None)
+        elif parent.is_remote:
+            sampled = parent.trace_flags.sampled
+            delegate = getattr(
+                sampler, "_remote_parent_sampled" if sampled else "_remote_parent_not_sampled", None
+            )
+        else:
+            sampled = parent.trace_flags.sampled
+            delegate = getattr(
+                sampler, "_local_parent_sampled" if sampled else "_local_parent_not_sampled", None
+            )
+        return sdk_sampler_decision(delegate, parent) if delegate is not None else None
+    return None
+
+
 class Telemetry:
     """Tracer, meter and instruments of one ``instrument()`` call, with the frozen config."""
 
@@ -61,6 +109,10 @@ class Telemetry:
             semconv.SCOPE_NAME, __version__, meter_provider, schema_url=semconv.SCHEMA_URL
         )
         self.meter = meter
+        self._sampler: Any = None  # the SDK tracer's sampler, once known (see drops)
+        # A no-op meter (NoOpMeterProvider, or the SDK's when OTEL_SDK_DISABLED): metric attributes are not
+        # built. The global proxy meter counts as on: a provider may still be set after instrument().
+        self.metrics_on = not isinstance(meter, metrics.NoOpMeter)
         buckets = list(semconv.DURATION_BUCKETS)
         self.client_operation_duration = meter.create_histogram(
             semconv.METRIC_CLIENT_OPERATION_DURATION,
@@ -120,6 +172,23 @@ class Telemetry:
         self.server_names = NameBook(registered_only=True)
 
         self.retries = RetryDetector(config.retry_window)
+
+    def drops(self, context: otel_context.Context | None) -> bool:
+        """True when a span started in ``context`` (None: the current one) is known not to record.
+
+        Only then may it be started without attributes (see ``sdk_sampler_decision``).
+        """
+        sampler = self._sampler
+        if sampler is None:
+            tracer = self.tracer
+            # ProxyTracer: instrument() ran before the global provider was set; it resolves on its first
+            # span. An SDK tracer's sampler is fixed: kept once found.
+            real = getattr(tracer, "_real_tracer", None) or tracer
+            sampler = self._sampler = getattr(real, "sampler", None)
+            if sampler is None:
+                return isinstance(real, trace.NoOpTracer)
+        parent = trace.get_current_span(context).get_span_context()
+        return sdk_sampler_decision(sampler, parent if parent.is_valid else None) is False
 
     # --- what may be recorded (DESIGN trust rules 4 and 5); every string attribute goes through one ---
     def clip(self, value: str) -> str:

@@ -191,7 +191,7 @@ class McpV1ClientAdapter:
             if record is not None:
                 op = record.start_request(info)
             else:
-                op = start_client_operation(self.telemetry, info, {}, None, None, None)
+                op = start_client_operation(self.telemetry, info, None, None, None, None)
             claim_client_span(info.method, op.span)
         except Exception:
             report_internal_error("mcp_v1._start")

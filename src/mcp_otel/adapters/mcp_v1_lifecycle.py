@@ -210,7 +210,7 @@ class McpV1LifecycleAdapter:
             if info.method in self.telemetry.config.excluded_methods:
                 return None
             # The parent is the current context: the SERVER span of the request whose handler asks.
-            op = start_client_operation(self.telemetry, info, {}, None, None, None)
+            op = start_client_operation(self.telemetry, info, None, None, None, None)
         except Exception:
             report_internal_error("mcp_v1_lifecycle._start_server_request")
             return None

@@ -276,7 +276,7 @@ class McpV2ClientAdapter:
                 record.refresh_session_id()
                 op = record.start_request(info)
             else:
-                op = start_client_operation(self.telemetry, info, {}, None, None, None)
+                op = start_client_operation(self.telemetry, info, None, None, None, None)
             claim_client_span(info.method, op.span)
         except Exception:
             report_internal_error("mcp_v2._start")

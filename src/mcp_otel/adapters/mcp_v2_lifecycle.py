@@ -138,7 +138,7 @@ class McpV2LifecycleAdapter:
             info = RequestInfo(method, timeout=float(timeout) if isinstance(timeout, int | float) else None)
             if info.method in self.telemetry.config.excluded_methods:
                 return None
-            return start_client_operation(self.telemetry, info, {}, None, None, None)
+            return start_client_operation(self.telemetry, info, None, None, None, None)
         except Exception:
             report_internal_error("mcp_v2_lifecycle._start_server_request")
             return None

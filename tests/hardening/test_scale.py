@@ -1,0 +1,56 @@
+"""Many sessions in one process: what mcp-otel keeps per session stays bounded, and nothing outlives them.
+
+Timings are benchmarks/scale.py's business; this asserts only on live objects.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+
+from mcp_otel.server import ServerCall, ServerSessionRecord
+from mcp_otel.session import ClientSessionRecord, Operation
+from mcp_otel.streams import TrackedStream
+from support.capture import instrumented
+from support.inproc import build_server, open_session
+
+pytestmark = pytest.mark.anyio
+
+SESSIONS = 10
+REQUESTS_PER_SESSION = 100
+
+
+def _alive(kind: type) -> list[Any]:
+    gc.collect()
+    return [obj for obj in gc.get_objects() if type(obj) is kind]
+
+
+async def test_session_state_is_bounded_and_released() -> None:
+    # Measured inside, asserted outside: an assertion raised under SESSIONS nested task groups would be
+    # buried in as many exception groups.
+    with instrumented() as cap:
+        server = build_server("scale")
+        async with AsyncExitStack() as stack:
+            sessions = [await stack.enter_async_context(open_session(server)) for _ in range(SESSIONS)]
+            for n in range(REQUESTS_PER_SESSION):
+                for session in sessions:
+                    await session.call_tool("add", {"a": n, "b": 1})
+            records = _alive(ClientSessionRecord) + _alive(ServerSessionRecord)
+            open_records = len(records)
+            longest = max(len(record.stream_ledger.streams) for record in records)
+            operations, calls = len(_alive(Operation)), len(_alive(ServerCall))
+            del records, sessions
+    assert open_records == 2 * SESSIONS
+    # Every request creates (and closes) memory streams charged to its session: the ledger keeps O(live
+    # streams) entries, not one per stream ever created.
+    assert longest < REQUESTS_PER_SESSION, longest
+    # Nothing per request is kept: at most the last call of each server session (mcp 1.x's receive loop
+    # holds its last responder, to which the call is bound weakly).
+    assert operations <= SESSIONS and calls <= SESSIONS, (operations, calls)
+    assert len(cap.named("mcp.session", side=None)) == 2 * SESSIONS
+    assert len(cap.named("tools/call add", side=None)) == 2 * SESSIONS * REQUESTS_PER_SESSION
+    for kind in (ClientSessionRecord, ServerSessionRecord, Operation, ServerCall, TrackedStream):
+        assert _alive(kind) == [], kind.__name__
