@@ -169,6 +169,10 @@ def _stopped_on_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
 class _StoppedProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """An async context manager whose exit tells the core that an MCP server stopped (it flushes)."""
 
+    # `async with` looks __aenter__ up on the type: wrapt's ObjectProxy does not forward it (wrapt 2.x).
+    async def __aenter__(self) -> Any:
+        return await self.__wrapped__.__aenter__()
+
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
