@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""make compat: the libraries' own test suites, without and with mcp-otel, compared test by test.
+
+    python3 compat/run.py [--ci] [SUITE ...]        (make compat SUITES="mcp1 mcp2")
+
+For each suite (below): download the library's PyPI source archive (it ships tests/ and uv.lock), build its
+locked environment with uv (cached under .compat/NAME, rebuilt when the suite's recipe changes), install
+this checkout into it (non-editable: what users install, the start-up .pth included), then run the selected
+tests twice:
+
+* without: mcp-otel installed but not switched on;
+* with: MCP_OTEL_AUTO_INSTRUMENT=true and an OTLP endpoint on a closed 127.0.0.1 port, so the SDK is
+  configured and every span really records and tries to export (exit-time and stderr effects show here).
+
+Outcomes are compared per test id. A test whose outcome differs is re-run once in both modes; a difference
+that does not reproduce is reported as flaky, one that does is looked up in compat/expected.txt (suite,
+test id pattern, reason). Any reproduced difference not listed there fails the run. Environmental failures
+(running as root, ...) fail in both modes and so are not differences. The report goes to stdout and to
+.compat/report.md; raw results (JSON lines per test, junit XML, logs) stay in .compat/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "compat"
+CACHE = ROOT / ".compat"
+RESULTS = CACHE / "results"
+RUN_TIMEOUT = 40 * 60  # seconds for one pytest run before it counts as hung
+
+# fastmcp's CI runs its unit tests in parallel and the tests that spawn interpreters serially
+# (.github/actions/run-pytest in the archive); we do the same.
+_FASTMCP_UNIT = "not integration and not client_process and not subprocess_heavy and not conformance"
+_FASTMCP_PROCESS = "client_process or subprocess_heavy"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One pytest invocation of a suite."""
+
+    name: str
+    args: tuple[str, ...]
+    ci_args: tuple[str, ...] | None = None  # what CI runs instead (a subset), None: the same as args
+    in_ci: bool = True
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    requirement: str  # the source archive
+    python: str
+    sync_args: tuple[str, ...] = ()  # extra `uv sync --frozen` arguments
+    after_sync: tuple[str, ...] = ()  # requirements installed on top of the lock
+    parts: tuple[Part, ...] = field(default_factory=tuple)
+
+
+SUITES = [
+    Suite(
+        "mcp1",
+        "mcp==1.30.0",
+        "3.11",
+        parts=(Part("all", ("tests", "-n", "2")),),
+    ),
+    Suite(
+        "mcp2",
+        "mcp==2.3.0",
+        "3.13",
+        # strict-no-cover (dev group) installs from a git repository we cannot reach; it is a coverage check.
+        sync_args=("--no-install-package", "strict-no-cover"),
+        parts=(Part("all", ("tests", "-n", "2")),),
+    ),
+    Suite(
+        "fastmcp3",
+        "fastmcp==3.4.11",
+        "3.11",
+        # The lock's certifi may be one the index refuses; pdbpp (dev group) only breaks pytest start-up.
+        sync_args=("--no-install-package", "certifi", "--no-install-package", "pdbpp"),
+        after_sync=("certifi", "mcp==1.30.0"),  # fastmcp 3.4's lock pins mcp 1.26: test the newest 1.x
+        parts=(
+            Part(
+                "unit",
+                ("tests", "-m", _FASTMCP_UNIT, "--timeout=5", "-n", "2", "--dist", "worksteal"),
+                ci_args=("tests/client", "tests/server/telemetry", "tests/telemetry", "tests/server/test_server.py",
+                         "-m", _FASTMCP_UNIT, "--timeout=5", "-n", "2", "--dist", "worksteal"),
+            ),
+            Part("process", ("tests", "-m", _FASTMCP_PROCESS, "--timeout=5", "-n", "0")),
+        ),
+    ),
+    Suite(
+        "fastmcp4",
+        "fastmcp==4.2.3",
+        "3.13",
+        # As fastmcp3; and the lock's pydocket (0.29.1, for fastmcp-tasks) is newer than the index has: the
+        # newest it has instead (task tests that need 0.29 then fail in both modes).
+        sync_args=("--no-install-package", "certifi", "--no-install-package", "pdbpp", "--no-install-package",
+                   "pydocket"),
+        after_sync=("certifi", "pydocket"),
+        parts=(
+            Part(
+                "unit",
+                ("tests", "-m", _FASTMCP_UNIT, "--timeout=5", "-n", "2", "--dist", "worksteal"),
+                ci_args=("tests/client", "tests/server/telemetry", "tests/telemetry", "tests/server/test_server.py",
+                         "-m", _FASTMCP_UNIT, "--timeout=5", "-n", "2", "--dist", "worksteal"),
+            ),
+            Part("process", ("tests", "-m", _FASTMCP_PROCESS, "--timeout=5", "-n", "0")),
+        ),
+    ),
+]
+BUILD_RECIPE_VERSION = "1"  # bump when the build steps below change
+
+
+def log(message: str) -> None:
+    print(f"compat: {message}", file=sys.stderr, flush=True)
+
+
+def sh(*cmd: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdin=subprocess.DEVNULL)
+
+
+# --- environments ---------------------------------------------------------------------------------------
+def find_python(version: str) -> str:
+    """The newest pyenv interpreter of that minor version, else pythonX.Y on PATH (like bootstrap.sh)."""
+    candidates = []
+    try:
+        pyenv_root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
+        candidates = sorted(
+            glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python"),
+            key=lambda p: [int(x) for x in Path(p).parent.parent.name.split(".") if x.isdigit()],
+        )
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    found = candidates[-1] if candidates else shutil.which(f"python{version}")
+    if not found:
+        raise SystemExit(f"compat: no Python {version} found")
+    return found
+
+
+def ensure_uv() -> str:
+    uv = shutil.which("uv")
+    if not uv:
+        sh(sys.executable, "-m", "pip", "install", "--quiet", "uv")
+        uv = shutil.which("uv")
+    assert uv
+    return uv
+
+
+def stamp(suite: Suite) -> str:
+    recipe = repr((BUILD_RECIPE_VERSION, suite.requirement, suite.python, suite.sync_args, suite.after_sync))
+    sdk = (ROOT / "pyproject.toml").read_text()  # the [sdk] extra we install on top
+    return hashlib.sha256((recipe + sdk).encode()).hexdigest()[:16]
+
+
+def build(suite: Suite, uv: str) -> Path:
+    """The suite's source tree with its locked environment in .venv; rebuilt when its recipe changes."""
+    home = CACHE / suite.name
+    src = home / "src"
+    python = src / ".venv" / "bin" / "python"
+    key = stamp(suite)
+    if (home / ".stamp").is_file() and (home / ".stamp").read_text().strip() == key and python.exists():
+        return src
+    started = time.monotonic()
+    log(f"{suite.name}: building from the {suite.requirement} source archive")
+    shutil.rmtree(home, ignore_errors=True)
+    archives = CACHE / "archives"
+    archives.mkdir(parents=True, exist_ok=True)
+    name, version = suite.requirement.split("==")
+    archive = archives / f"{name}-{version}.tar.gz"
+    if not archive.exists():
+        sh(sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps",
+           suite.requirement, "-d", str(archives))
+    home.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(home, filter="data")
+    (home / f"{name}-{version}").rename(src)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
+    sh(uv, "sync", "--frozen", "--quiet", "--python", find_python(suite.python), *suite.sync_args, cwd=src, env=env)
+    if suite.after_sync:
+        sh(uv, "pip", "install", "--quiet", "--python", str(python), *suite.after_sync, env=env)
+    # mcp-otel's dependencies, without moving anything the lock installed (constraints = what is there now).
+    frozen = subprocess.run([uv, "pip", "freeze", "--python", str(python)], capture_output=True, text=True,
+                            check=True, env=env).stdout
+    constraints = home / "constraints.txt"
+    constraints.write_text("".join(line + "\n" for line in frozen.splitlines() if "==" in line))
+    sh(uv, "pip", "install", "--quiet", "--python", str(python), "-c", str(constraints), f"{ROOT}[sdk]", env=env)
+    (home / ".stamp").write_text(key + "\n")
+    log(f"{suite.name}: built in {time.monotonic() - started:.0f} s")
+    return src
+
+
+def install_checkout(src: Path, uv: str) -> None:
+    """This checkout, non-editable, plus the outcome-recording plugin, into the suite's environment."""
+    python = src / ".venv" / "bin" / "python"
+    sh(uv, "pip", "install", "--quiet", "--python", str(python), "--no-deps", "--reinstall-package", "mcp-otel",
+       str(ROOT))
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    shutil.copy(HERE / "compat_outcomes.py", Path(purelib) / "compat_outcomes.py")
+
+
+# --- running ----------------------------------------------------------------------------------------------
+def closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound and released: connections to it are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mode_env(mode: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OTEL_", "MCP_OTEL_", "VIRTUAL_ENV", "PYTHONPATH", "COMPAT_"))}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if mode == "with":
+        env["MCP_OTEL_AUTO_INSTRUMENT"] = "true"
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
+    return env
+
+
+@dataclass
+class Run:
+    outcomes: dict[str, dict]
+    seconds: float
+    returncode: int
+    timed_out: bool = False
+
+
+def run_pytest(src: Path, args: list[str], mode: str, port: int, out: Path) -> Run:
+    """One pytest run; results in OUT.jsonl (per test id), OUT.xml (junit) and OUT.log."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env = mode_env(mode, port)
+    env["COMPAT_OUTCOMES"] = str(out.with_suffix(".jsonl"))
+    cmd = [str(src / ".venv" / "bin" / "python"), "-m", "pytest", *args, "-p", "compat_outcomes",
+           "-p", "no:cacheprovider", "--color=no", "-q", f"--junitxml={out.with_suffix('.xml')}"]
+    started = time.monotonic()
+    with open(out.with_suffix(".log"), "w") as logfile:
+        proc = subprocess.Popen(cmd, cwd=src, env=env, stdin=subprocess.DEVNULL, stdout=logfile,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        timed_out = False
+        try:
+            proc.wait(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    seconds = time.monotonic() - started
+    outcomes = {}
+    results = out.with_suffix(".jsonl")
+    if results.exists():
+        for line in results.read_text().splitlines():
+            entry = json.loads(line)
+            outcomes[entry.pop("id")] = entry
+    return Run(outcomes, seconds, proc.returncode, timed_out)
+
+
+# --- comparing ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Expected:
+    suite: str
+    pattern: str
+    reason: str
+
+    def matches(self, suite: str, test_id: str) -> bool:
+        return fnmatch.fnmatchcase(suite, self.suite) and fnmatch.fnmatchcase(test_id, self.pattern)
+
+
+def load_expected() -> list[Expected]:
+    """compat/expected.txt: `SUITE  TEST-ID-PATTERN  reason...` (fnmatch patterns, # comments)."""
+    entries = []
+    for line in (HERE / "expected.txt").read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        suite, pattern, reason = line.split(None, 2)
+        entries.append(Expected(suite, pattern, reason.strip()))
+    return entries
+
+
+def outcome(run: Run, test_id: str) -> str:
+    entry = run.outcomes.get(test_id)
+    return entry["outcome"] if entry else "missing"
+
+
+def first_lines(detail: str, count: int = 8) -> str:
+    """The assertion/exception lines of a failure (pytest's `E ` lines), else its last lines."""
+    lines = detail.splitlines()
+    errors = [line for line in lines if line.startswith("E ")]
+    picked = errors[:count] if errors else lines[-count:]
+    return "\n".join("      " + line[:300] for line in picked)
+
+
+@dataclass
+class Difference:
+    test_id: str
+    without: str
+    with_: str
+    detail: str
+    status: str = ""  # expected (reason) / unexpected / flaky
+
+
+def summarise(run: Run) -> str:
+    counts: dict[str, int] = {}
+    for entry in run.outcomes.values():
+        counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
+    order = ["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+    text = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
+    if run.timed_out:
+        text += " (TIMED OUT)"
+    return text or "no results"
+
+
+def run_suite(suite: Suite, part: Part, src: Path, ci: bool, port: int, expected: list[Expected]) -> dict:
+    args = list(part.ci_args if ci and part.ci_args else part.args)
+    base = RESULTS / suite.name / part.name
+    log(f"{suite.name}/{part.name}: without mcp-otel: pytest {' '.join(args)}")
+    without = run_pytest(src, args, "without", port, base / "without")
+    log(f"{suite.name}/{part.name}: without: {summarise(without)} in {without.seconds:.0f} s")
+    log(f"{suite.name}/{part.name}: with mcp-otel")
+    with_ = run_pytest(src, args, "with", port, base / "with")
+    log(f"{suite.name}/{part.name}: with: {summarise(with_)} in {with_.seconds:.0f} s")
+
+    differing = sorted(t for t in set(without.outcomes) | set(with_.outcomes)
+                       if outcome(without, t) != outcome(with_, t))
+    differences = []
+    if differing:
+        # A difference must reproduce: re-run just those tests once in both modes (serially).
+        log(f"{suite.name}/{part.name}: re-running {len(differing)} differing tests in both modes")
+        rerun_args = [t for t in differing if t != "<collection>"] + ["-n", "0"]
+        if "--timeout=5" in args:
+            rerun_args.append("--timeout=5")
+        again_without = run_pytest(src, rerun_args, "without", port, base / "rerun-without")
+        again_with = run_pytest(src, rerun_args, "with", port, base / "rerun-with")
+        for test_id in differing:
+            before = (outcome(without, test_id), outcome(with_, test_id))
+            after = (outcome(again_without, test_id), outcome(again_with, test_id))
+            failing = with_ if before[1] != "passed" else without
+            detail = (failing.outcomes.get(test_id) or {}).get("detail", "")
+            diff = Difference(test_id, before[0], before[1], detail)
+            reason = next((e.reason for e in expected if e.matches(suite.name, test_id)), None)
+            if after[0] == after[1]:
+                diff.status = "flaky"
+            elif reason:
+                diff.status = f"expected: {reason}"
+            else:
+                diff.status = "unexpected"
+            differences.append(diff)
+    return {
+        "suite": suite.name,
+        "part": part.name,
+        "args": args,
+        "without": without,
+        "with": with_,
+        "differences": differences,
+        "crashed": without.timed_out or with_.timed_out or without.returncode > 1 or with_.returncode > 1,
+    }
+
+
+def report(results: list[dict], ci: bool) -> tuple[str, bool]:
+    lines = ["# make compat" + (" (CI subset)" if ci else ""), "",
+             "| suite | without | with mcp-otel | time without / with | expected | flaky | unexpected |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    ok = True
+    for r in results:
+        diffs = r["differences"]
+        unexpected = [d for d in diffs if d.status == "unexpected"]
+        expected = [d for d in diffs if d.status.startswith("expected")]
+        flaky = [d for d in diffs if d.status == "flaky"]
+        ok = ok and not unexpected and not r["crashed"]
+        lines.append(f"| {r['suite']} {r['part']} | {summarise(r['without'])} | {summarise(r['with'])} | "
+                     f"{r['without'].seconds:.0f} s / {r['with'].seconds:.0f} s | {len(expected)} | {len(flaky)} | "
+                     f"{len(unexpected)} |")
+    for r in results:
+        if r["crashed"]:
+            lines += ["", f"## {r['suite']} {r['part']}: a run did not finish normally "
+                          f"(exit {r['without'].returncode} / {r['with'].returncode}; see .compat/results/)"]
+        for title, status in (("unexpected differences", "unexpected"), ("flaky (did not reproduce)", "flaky"),
+                              ("expected differences", "expected")):
+            chosen = [d for d in r["differences"] if d.status.startswith(status)]
+            if not chosen:
+                continue
+            lines += ["", f"## {r['suite']} {r['part']}: {title} ({len(chosen)})", ""]
+            for d in chosen:
+                lines.append(f"- `{d.test_id}`: without {d.without}, with {d.with_}"
+                             + (f" — {d.status[len('expected: '):]}" if status == "expected" else ""))
+                if status == "unexpected" and d.detail:
+                    lines += ["", "  ```", first_lines(d.detail), "  ```"]
+    return "\n".join(lines) + "\n", ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suites", nargs="*", help=f"default: all of {[s.name for s in SUITES]}")
+    parser.add_argument("--ci", action="store_true", help="the CI selection (fastmcp: a subset of directories)")
+    parser.add_argument("--part", action="append", help="only these parts (unit, process, all)")
+    options = parser.parse_args()
+    names = options.suites or [s.name for s in SUITES]
+    unknown = set(names) - {s.name for s in SUITES}
+    if unknown:
+        parser.error(f"unknown suites {sorted(unknown)}")
+    uv = ensure_uv()
+    expected = load_expected()
+    port = closed_port()
+    results = []
+    for suite in (s for s in SUITES if s.name in names):
+        src = build(suite, uv)
+        install_checkout(src, uv)
+        for part in suite.parts:
+            if (options.ci and not part.in_ci) or (options.part and part.name not in options.part):
+                continue
+            results.append(run_suite(suite, part, src, options.ci, port, expected))
+    text, ok = report(results, options.ci)
+    (CACHE / "report.md").write_text(text)
+    print(text)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
