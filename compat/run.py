@@ -22,11 +22,11 @@ test id pattern, reason). Any reproduced difference not listed there fails the r
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -42,6 +42,7 @@ HERE = ROOT / "compat"
 CACHE = ROOT / ".compat"
 RESULTS = CACHE / "results"
 RUN_TIMEOUT = 40 * 60  # seconds for one pytest run before it counts as hung
+REPORT_ONLY = False  # --report-only: compare the results of the last run again (after editing expected.txt)
 
 # fastmcp's CI runs its unit tests in parallel and the tests that spawn interpreters serially
 # (.github/actions/run-pytest in the archive); we do the same.
@@ -66,6 +67,7 @@ class Suite:
     python: str
     sync_args: tuple[str, ...] = ()  # extra `uv sync --frozen` arguments
     after_sync: tuple[str, ...] = ()  # requirements installed on top of the lock
+    env: tuple[tuple[str, str], ...] = ()  # set for every run, as the library's CI does
     parts: tuple[Part, ...] = field(default_factory=tuple)
 
 
@@ -74,6 +76,7 @@ SUITES = [
         "mcp1",
         "mcp==1.30.0",
         "3.11",
+        sync_args=("--all-extras",),  # as mcp's CI (tests import mcp.cli, which needs the cli extra)
         parts=(Part("all", ("tests", "-n", "2")),),
     ),
     Suite(
@@ -81,7 +84,9 @@ SUITES = [
         "mcp==2.3.0",
         "3.13",
         # strict-no-cover (dev group) installs from a git repository we cannot reach; it is a coverage check.
-        sync_args=("--no-install-package", "strict-no-cover"),
+        sync_args=("--all-extras", "--no-install-package", "strict-no-cover"),
+        # As mcp's CI: the example-stories smoke tests (real stdio and uvicorn subprocesses) and PEP 597.
+        env=(("MCP_EXAMPLES_SMOKE", "1"), ("PYTHONWARNDEFAULTENCODING", "1")),
         parts=(Part("all", ("tests", "-n", "2")),),
     ),
     Suite(
@@ -121,7 +126,7 @@ SUITES = [
         ),
     ),
 ]
-BUILD_RECIPE_VERSION = "1"  # bump when the build steps below change
+BUILD_RECIPE_VERSION = "2"  # bump when the build steps below change
 
 
 def log(message: str) -> None:
@@ -220,9 +225,10 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def mode_env(mode: str, port: int) -> dict[str, str]:
+def mode_env(suite: Suite, mode: str, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OTEL_", "MCP_OTEL_", "VIRTUAL_ENV", "PYTHONPATH", "COMPAT_"))}
+    env.update(suite.env)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     if mode == "with":
         env["MCP_OTEL_AUTO_INSTRUMENT"] = "true"
@@ -238,10 +244,12 @@ class Run:
     timed_out: bool = False
 
 
-def run_pytest(src: Path, args: list[str], mode: str, port: int, out: Path) -> Run:
+def run_pytest(suite: Suite, src: Path, args: list[str], mode: str, port: int, out: Path) -> Run:
     """One pytest run; results in OUT.jsonl (per test id), OUT.xml (junit) and OUT.log."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    env = mode_env(mode, port)
+    if REPORT_ONLY:
+        return load_run(out)
+    env = mode_env(suite, mode, port)
     env["COMPAT_OUTCOMES"] = str(out.with_suffix(".jsonl"))
     cmd = [str(src / ".venv" / "bin" / "python"), "-m", "pytest", *args, "-p", "compat_outcomes",
            "-p", "no:cacheprovider", "--color=no", "-q", f"--junitxml={out.with_suffix('.xml')}"]
@@ -256,14 +264,20 @@ def run_pytest(src: Path, args: list[str], mode: str, port: int, out: Path) -> R
             timed_out = True
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    seconds = time.monotonic() - started
+    meta = {"seconds": time.monotonic() - started, "returncode": proc.returncode, "timed_out": timed_out}
+    out.with_suffix(".meta.json").write_text(json.dumps(meta))
+    return load_run(out)
+
+
+def load_run(out: Path) -> Run:
+    meta = json.loads(out.with_suffix(".meta.json").read_text())
     outcomes = {}
     results = out.with_suffix(".jsonl")
     if results.exists():
         for line in results.read_text().splitlines():
             entry = json.loads(line)
             outcomes[entry.pop("id")] = entry
-    return Run(outcomes, seconds, proc.returncode, timed_out)
+    return Run(outcomes, meta["seconds"], meta["returncode"], meta["timed_out"])
 
 
 # --- comparing ----------------------------------------------------------------------------------------
@@ -274,11 +288,16 @@ class Expected:
     reason: str
 
     def matches(self, suite: str, test_id: str) -> bool:
-        return fnmatch.fnmatchcase(suite, self.suite) and fnmatch.fnmatchcase(test_id, self.pattern)
+        return _wildcard(self.suite, suite) and _wildcard(self.pattern, test_id)
+
+
+def _wildcard(pattern: str, text: str) -> bool:
+    """`*` matches anything; every other character (test ids are full of `[`, `.`) only itself."""
+    return re.fullmatch(".*".join(re.escape(piece) for piece in pattern.split("*")), text) is not None
 
 
 def load_expected() -> list[Expected]:
-    """compat/expected.txt: `SUITE  TEST-ID-PATTERN  reason...` (fnmatch patterns, # comments)."""
+    """compat/expected.txt: `SUITE  TEST-ID-PATTERN  reason...` (`*` is the only wildcard; # comments)."""
     entries = []
     for line in (HERE / "expected.txt").read_text().splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
@@ -294,9 +313,12 @@ def outcome(run: Run, test_id: str) -> str:
 
 
 def first_lines(detail: str, count: int = 8) -> str:
-    """The assertion/exception lines of a failure (pytest's `E ` lines), else its last lines."""
+    """The assertion/exception lines of a failure (pytest's `E ` lines, or an exception group's), else its
+    last lines."""
     lines = detail.splitlines()
     errors = [line for line in lines if line.startswith("E ")]
+    if not errors:
+        errors = [line for line in lines if "Error" in line or "assert " in line or "Exception" in line]
     picked = errors[:count] if errors else lines[-count:]
     return "\n".join("      " + line[:300] for line in picked)
 
@@ -325,10 +347,10 @@ def run_suite(suite: Suite, part: Part, src: Path, ci: bool, port: int, expected
     args = list(part.ci_args if ci and part.ci_args else part.args)
     base = RESULTS / suite.name / part.name
     log(f"{suite.name}/{part.name}: without mcp-otel: pytest {' '.join(args)}")
-    without = run_pytest(src, args, "without", port, base / "without")
+    without = run_pytest(suite, src, args, "without", port, base / "without")
     log(f"{suite.name}/{part.name}: without: {summarise(without)} in {without.seconds:.0f} s")
     log(f"{suite.name}/{part.name}: with mcp-otel")
-    with_ = run_pytest(src, args, "with", port, base / "with")
+    with_ = run_pytest(suite, src, args, "with", port, base / "with")
     log(f"{suite.name}/{part.name}: with: {summarise(with_)} in {with_.seconds:.0f} s")
 
     differing = sorted(t for t in set(without.outcomes) | set(with_.outcomes)
@@ -340,8 +362,8 @@ def run_suite(suite: Suite, part: Part, src: Path, ci: bool, port: int, expected
         rerun_args = [t for t in differing if t != "<collection>"] + ["-n", "0"]
         if "--timeout=5" in args:
             rerun_args.append("--timeout=5")
-        again_without = run_pytest(src, rerun_args, "without", port, base / "rerun-without")
-        again_with = run_pytest(src, rerun_args, "with", port, base / "rerun-with")
+        again_without = run_pytest(suite, src, rerun_args, "without", port, base / "rerun-without")
+        again_with = run_pytest(suite, src, rerun_args, "with", port, base / "rerun-with")
         for test_id in differing:
             before = (outcome(without, test_id), outcome(with_, test_id))
             after = (outcome(again_without, test_id), outcome(again_with, test_id))
@@ -396,7 +418,20 @@ def report(results: list[dict], ci: bool) -> tuple[str, bool]:
                              + (f" — {d.status[len('expected: '):]}" if status == "expected" else ""))
                 if status == "unexpected" and d.detail:
                     lines += ["", "  ```", first_lines(d.detail), "  ```"]
+        slower = slowdowns(r["without"], r["with"])
+        if slower:
+            lines += ["", f"## {r['suite']} {r['part']}: slower with mcp-otel (information; the largest {len(slower)})",
+                      ""]
+            lines += [f"- `{test_id}`: {before:.1f} s -> {after:.1f} s" for test_id, before, after in slower]
     return "\n".join(lines) + "\n", ok
+
+
+def slowdowns(without: Run, with_: Run, threshold: float = 2.0, count: int = 10) -> list[tuple[str, float, float]]:
+    """Tests at least THRESHOLD seconds slower with mcp-otel: where exit and shutdown delays show."""
+    pairs = [(t, without.outcomes[t]["duration"], e["duration"]) for t, e in with_.outcomes.items()
+             if t in without.outcomes]
+    slow = [p for p in pairs if p[2] - p[1] >= threshold]
+    return sorted(slow, key=lambda p: p[1] - p[2])[:count]
 
 
 def main() -> int:
@@ -404,7 +439,11 @@ def main() -> int:
     parser.add_argument("suites", nargs="*", help=f"default: all of {[s.name for s in SUITES]}")
     parser.add_argument("--ci", action="store_true", help="the CI selection (fastmcp: a subset of directories)")
     parser.add_argument("--part", action="append", help="only these parts (unit, process, all)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="no building or running: compare the last run's results again")
     options = parser.parse_args()
+    global REPORT_ONLY
+    REPORT_ONLY = options.report_only
     names = options.suites or [s.name for s in SUITES]
     unknown = set(names) - {s.name for s in SUITES}
     if unknown:
@@ -414,8 +453,10 @@ def main() -> int:
     port = closed_port()
     results = []
     for suite in (s for s in SUITES if s.name in names):
-        src = build(suite, uv)
-        install_checkout(src, uv)
+        src = CACHE / suite.name / "src"
+        if not REPORT_ONLY:
+            src = build(suite, uv)
+            install_checkout(src, uv)
         for part in suite.parts:
             if (options.ci and not part.in_ci) or (options.part and part.name not in options.part):
                 continue
