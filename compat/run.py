@@ -190,7 +190,10 @@ def build(suite: Suite, uv: str) -> Path:
            suite.requirement, "-d", str(archives))
     home.mkdir(parents=True)
     with tarfile.open(archive) as tar:
-        tar.extractall(home, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 (and security backports)
+            tar.extractall(home, filter="data")
+        else:
+            tar.extractall(home)
     (home / f"{name}-{version}").rename(src)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
     sh(uv, "sync", "--frozen", "--quiet", "--python", find_python(suite.python), *suite.sync_args, cwd=src, env=env)
