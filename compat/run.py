@@ -133,8 +133,8 @@ def sh(*cmd: str, cwd: Path | None = None, env: dict[str, str] | None = None) ->
 
 
 # --- environments ---------------------------------------------------------------------------------------
-def find_python(version: str) -> str:
-    """The newest pyenv interpreter of that minor version, else pythonX.Y on PATH (like bootstrap.sh)."""
+def find_python(version: str, uv: str) -> str:
+    """pyenv's newest X.Y, else pythonX.Y on PATH, else one uv finds (as scripts/bootstrap.sh does)."""
     candidates = []
     try:
         pyenv_root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
@@ -146,17 +146,28 @@ def find_python(version: str) -> str:
         pass
     found = candidates[-1] if candidates else shutil.which(f"python{version}")
     if not found:
-        raise SystemExit(f"compat: no Python {version} found")
+        found = subprocess.run([uv, "python", "find", version], capture_output=True, text=True,
+                               env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}).stdout.strip()
+    if not found:
+        raise SystemExit(f"compat: no Python {version} found (uv python install {version})")
     return found
 
 
 def ensure_uv() -> str:
-    uv = shutil.which("uv")
-    if not uv:
-        sh(sys.executable, "-m", "pip", "install", "--quiet", "uv")
-        uv = shutil.which("uv")
-    assert uv
-    return uv
+    """The uv scripts/bootstrap.sh uses (it installs one into .venvs/.tools when none is on PATH)."""
+    out = subprocess.run([str(ROOT / "scripts" / "bootstrap.sh"), "v1"], capture_output=True, text=True,
+                         check=True, env={**os.environ, "MCP_OTEL_BOOTSTRAP_DRY_RUN": "1"}).stdout
+    return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("uv="))
+
+
+def download(requirement: str, uv: str, into: Path) -> None:
+    """The source archive, with pip (the one client that downloads sdists) from a small tools environment:
+    the system python3 may have no pip."""
+    tools = CACHE / "tools"
+    if not (tools / "bin" / "pip").exists():
+        sh(uv, "venv", "--quiet", "--seed", "--python", find_python("3.11", uv), str(tools))
+    sh(str(tools / "bin" / "python"), "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+       "--no-binary", ":all:", "--no-deps", requirement, "-d", str(into))
 
 
 def stamp(suite: Suite) -> str:
@@ -181,8 +192,7 @@ def build(suite: Suite, uv: str) -> Path:
     name, version = suite.requirement.split("==")
     archive = archives / f"{name}-{version}.tar.gz"
     if not archive.exists():
-        sh(sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps",
-           suite.requirement, "-d", str(archives))
+        download(suite.requirement, uv, archives)
     home.mkdir(parents=True)
     with tarfile.open(archive) as tar:
         if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 (and security backports)
@@ -191,7 +201,7 @@ def build(suite: Suite, uv: str) -> Path:
             tar.extractall(home)
     (home / f"{name}-{version}").rename(src)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
-    sh(uv, "sync", "--frozen", "--quiet", "--python", find_python(suite.python), *suite.sync_args, cwd=src, env=env)
+    sh(uv, "sync", "--frozen", "--quiet", "--python", find_python(suite.python, uv), *suite.sync_args, cwd=src, env=env)
     if suite.after_sync:
         sh(uv, "pip", "install", "--quiet", "--python", str(python), *suite.after_sync, env=env)
     # mcp-otel's dependencies, without moving anything the lock installed (constraints = what is there now).
