@@ -1,13 +1,18 @@
-.PHONY: test demo lint bench compat
-# Both bootstrap their own environments under .venvs/ (uv, pyenv interpreters).
+.PHONY: test demo lint bench test-latest compat
+# Each bootstraps its own environments under .venvs/ (scripts/bootstrap.sh: uv, and the Python versions of
+# tests/requirements/envs.txt; README "Prerequisites").
 test:
 	scripts/test.sh
+# Any python3 >= 3.10 will do for the demo when Python 3.11 is not installed.
 demo:
-	@venv=$$(scripts/bootstrap.sh v1) && $$venv/bin/python examples/demo.py
+	@venv=$$(MCP_OTEL_ANY_PYTHON=1 scripts/bootstrap.sh v1) && $$venv/bin/python examples/demo.py
 lint:
-	@venv=$$(scripts/bootstrap.sh v1) && $$venv/bin/ruff check src tests benchmarks examples && $$venv/bin/ruff format --check src tests benchmarks examples
+	scripts/lint.sh
 bench:
 	@for e in v1 v2; do venv=$$(scripts/bootstrap.sh $$e) && $$venv/bin/python benchmarks/overhead.py && $$venv/bin/python benchmarks/overhead.py --transport stdio; done
+# The newest mcp, fastmcp and OpenTelemetry from the index (not in CI: run it daily or before a release).
+test-latest:
+	scripts/test-latest.sh
 # The libraries' own test suites without and with mcp-otel (compat/run.py; environments cached in .compat/).
 # make compat SUITES="mcp1 mcp2"  runs only those (mcp1 mcp2 fastmcp3 fastmcp4).
 compat:

@@ -6,23 +6,26 @@ Usage::
 
     McpInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
 
-Or with no code at all: ``MCP_OTEL_AUTO_INSTRUMENT=true`` (see ``mcp_otel.autoload``).
+Or with no code at all: ``MCP_OTEL_AUTO_INSTRUMENT=true``, or ``mcp_otel.configure()`` in code.
 
-The public names are loaded on first use (PEP 562): ``import mcp_otel.autoload``, which the start-up hook
-does in every interpreter of the environment while the variable is set, must not pay for OpenTelemetry's
-instrumentation machinery.
+Public API: ``McpInstrumentor``, ``configure``, ``trace_session``, ``call_with_retry``, ``retrying``,
+``retry_attempt``, ``is_retryable``, ``__version__``.
 """
+
+# The public names are loaded on first use: ``import mcp_otel.autoload``, which the start-up hook does in
+# every interpreter of the environment while the variable is set, must not pay for OpenTelemetry's
+# instrumentation machinery. The loader is a module subclass (not a PEP 562 module ``__getattr__``), so that
+# type checkers reject ``mcp_otel.anything`` and ``help(mcp_otel)`` shows the public names only.
 
 from __future__ import annotations
 
 import importlib
+import sys
 
 from mcp_otel.version import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the start-up hook's path)
 if TYPE_CHECKING:
-    from typing import Any
-
     from mcp_otel.autoload import configure
     from mcp_otel.helpers import trace_session
     from mcp_otel.instrumentor import McpInstrumentor
@@ -51,14 +54,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mcp_otel' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+class _LazyModule(type(sys)):  # type: ignore[misc]  # types.ModuleType without importing types
+    def __getattr__(self, name: str) -> object:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'mcp_otel' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        setattr(self, name, value)
+        return value
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(__all__))
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+sys.modules[__name__].__class__ = _LazyModule

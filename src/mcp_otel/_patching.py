@@ -30,7 +30,7 @@ class Patcher:
 
     def wrap(self, owner: Any, attribute: str, wrapper: Wrapper) -> bool:
         """Wrap ``owner.attribute`` (a class or module attribute); False (and a debug log) when absent."""
-        current = getattr(owner, attribute, _MISSING)
+        current: Any = getattr(owner, attribute, _MISSING)
         if current is _MISSING:
             _logger.debug("mcp-otel: %r has no attribute %s; not patched", owner, attribute)
             return False
@@ -60,8 +60,12 @@ class Patcher:
         original = getattr(module, name)
         proxy = wrapt.FunctionWrapper(original, self._gate(wrapper))
         self.replace(module, name, proxy)
+
+        def patch_site(module: Any) -> None:
+            self._patch_site(module, name, original, proxy)
+
         for site in import_sites:
-            self.on_import(site, lambda mod, o=original, p=proxy: self._patch_site(mod, name, o, p))
+            self.on_import(site, patch_site)
 
     def on_import(self, module_name: str, hook: Callable[[Any], None]) -> None:
         """Run ``hook(module)`` now if the module is imported, else when it is (never after uninstrument)."""

@@ -1,40 +1,48 @@
-"""Options, read once from ``instrument()`` keyword arguments and the environment."""
+"""Options: one table (``OPTIONS``) read from ``instrument()`` keyword arguments and the environment.
+
+Every option is a row of ``OPTIONS``: its ``instrument()`` keyword (also the ``Config`` field), its
+environment variable, its default, the parser for the variable's text and the check for a keyword value.
+All validation lives here:
+
+* an environment value that does not parse is ignored with one warning on the ``mcp_otel`` logger naming
+  the variable, the value and what is used instead (with no logging configured, Python's last-resort
+  handler prints warnings on stderr);
+* a keyword argument that is unknown, of the wrong type or out of range raises ``TypeError`` /
+  ``ValueError`` from ``instrument()``: code is fixed once, before it ships;
+* a name in ``excluded_methods`` that is not an MCP method (``tools/cal``) is kept, with a warning.
+
+``None`` for a keyword means "not set here": the environment variable (or the default) applies.
+"""
 
 from __future__ import annotations
 
+import difflib
+import logging
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from mcp_otel import semconv
 
-_TRUE = {"1", "true", "yes", "on"}
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
+_logger = logging.getLogger("mcp_otel")
 
-def env_flag(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
-    """Read a boolean environment variable; anything unrecognised falls back to ``default``."""
-    raw = (environ if environ is not None else os.environ).get(name)
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    return default
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return max(0.0, float(os.environ[name]))
-    except (KeyError, ValueError):
-        return default
+ResultErrorDetector = Callable[[Mapping[str, Any]], object]
+"""``detector(result)`` gets a ``tools/call`` result in its wire form and returns something truthy (or the
+error description) for a failure the tool reported in its payload."""
 
 
 @dataclass(frozen=True)
 class Config:
-    """Everything a wrapper needs to know about the user's choices.
+    """Everything a wrapper needs to know about the user's choices (one field per row of ``OPTIONS``).
 
     Attributes:
         capture_content: record tool arguments and results (``gen_ai.tool.call.*``), size-bounded.
@@ -59,23 +67,241 @@ class Config:
     retry_window: float = 30.0
     track_streams: bool = True
     capture_leak_origin: bool = False
-    result_error_detector: Any = None
+    result_error_detector: bool | ResultErrorDetector | None = None
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Config:
-        """Build the config from the environment, then apply ``instrument()`` keyword arguments."""
-        excluded = os.environ.get(semconv.ENV_EXCLUDED_METHODS, "")
-        values: dict[str, Any] = {
-            "capture_content": env_flag(semconv.ENV_CAPTURE_CONTENT, False),
-            "excluded_methods": frozenset(m.strip() for m in excluded.split(",") if m.strip()),
-            "propagate": env_flag(semconv.ENV_PROPAGATE, True),
-            "stdio_propagation": env_flag(semconv.ENV_STDIO_PROPAGATION, True),
-            "retry_window": _env_float(semconv.ENV_RETRY_WINDOW, 30.0),
-            "track_streams": env_flag(semconv.ENV_TRACK_STREAMS, True),
-            "capture_leak_origin": env_flag(semconv.ENV_CAPTURE_LEAK_ORIGIN, False),
-            "result_error_detector": env_flag(semconv.ENV_DETECT_RESULT_ERRORS, False) or None,
-        }
-        for key, value in (overrides or {}).items():
-            if key in cls.__dataclass_fields__ and value is not None:
-                values[key] = frozenset(value) if key == "excluded_methods" else value
+        """The environment (each invalid value warned about once), then ``instrument()`` keyword arguments
+        (checked: ``TypeError``/``ValueError``); keys that are not options (providers, ...) are ignored."""
+        values: dict[str, Any] = {}
+        for option in OPTIONS:
+            value = (overrides or {}).get(option.name)
+            if value is not None and option.keyword:
+                values[option.name] = option.check(option.name, value)
+            else:
+                values[option.name] = env_value(option.name)
         return cls(**values)
+
+
+# --- parsers (environment text -> value; ValueError says what was expected) ---------------------------
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("expected a number of seconds, 0 or more")
+    return value
+
+
+def parse_methods(text: str) -> frozenset[str]:
+    """Comma-separated MCP method names (the environment variable, and a ``str`` given as keyword)."""
+    return frozenset(name.strip() for name in text.split(",") if name.strip())
+
+
+def _parse_detector(text: str) -> bool | None:
+    return parse_bool(text) or None  # from the environment: only the built-in detector, on or off
+
+
+# --- checks (instrument() keyword value -> value; TypeError / ValueError) ------------------------------
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"instrument(): {name} must be True or False, not {value!r}")
+    return value
+
+
+def check_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"instrument(): {name} must be a number of seconds, not {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"instrument(): {name} must be 0 or more seconds, not {value!r}")
+    return float(value)
+
+
+def check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"instrument(): {name} must be an int, not {value!r}")
+    if value < 1:
+        raise ValueError(f"instrument(): {name} must be 1 or more, not {value!r}")
+    return value
+
+
+def check_methods(name: str, value: object) -> frozenset[str]:
+    """A collection of method names; a single ``str`` is read like the environment variable
+    (comma-separated), so ``"tools/list"`` excludes ``tools/list`` (not its characters)."""
+    if isinstance(value, str):
+        methods = parse_methods(value)
+    elif isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        items = list(value)
+        wrong = [item for item in items if not isinstance(item, str)]
+        if wrong:
+            raise TypeError(f"instrument(): {name} must hold method names (str), not {wrong[0]!r}")
+        methods = frozenset(item.strip() for item in items if item.strip())
+    else:
+        raise TypeError(f"instrument(): {name} must be a collection of MCP method names, not {value!r}")
+    warn_unknown_methods(f"instrument({name}=...)", methods)
+    return methods
+
+
+def _check_detector(name: str, value: object) -> bool | ResultErrorDetector | None:
+    if isinstance(value, bool):
+        return value or None
+    if callable(value):
+        return value  # a callable of the user's: its signature is documented
+    raise TypeError(f"instrument(): {name} must be True, False or a callable, not {value!r}")
+
+
+def _env_methods(text: str) -> frozenset[str]:
+    methods = parse_methods(text)
+    warn_unknown_methods(semconv.ENV_EXCLUDED_METHODS, methods)
+    return methods
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of ``OPTIONS``."""
+
+    name: str  # the Config field and the instrument() keyword
+    env: str | None  # its environment variable (None: keyword only)
+    default: Any
+    parse: Callable[[str], Any]  # the variable's text -> value (ValueError: invalid)
+    check: Callable[[str, Any], Any]  # (keyword, value) -> value (TypeError / ValueError: invalid)
+    keyword: bool = True  # False: environment only (instrument() rejects it as a keyword)
+
+
+def _no_env(text: str) -> Any:
+    raise AssertionError("keyword-only option")  # pragma: no cover - never called: env is None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("capture_content", semconv.ENV_CAPTURE_CONTENT, False, parse_bool, check_bool),
+    Option("excluded_methods", semconv.ENV_EXCLUDED_METHODS, frozenset(), _env_methods, check_methods),
+    Option("propagate", semconv.ENV_PROPAGATE, True, parse_bool, check_bool),
+    Option("max_attribute_length", None, 1024, _no_env, check_positive_int),
+    Option("stdio_propagation", semconv.ENV_STDIO_PROPAGATION, True, parse_bool, check_bool),
+    Option("retry_window", semconv.ENV_RETRY_WINDOW, 30.0, parse_seconds, check_seconds),
+    Option("track_streams", semconv.ENV_TRACK_STREAMS, True, parse_bool, check_bool),
+    Option("capture_leak_origin", semconv.ENV_CAPTURE_LEAK_ORIGIN, False, parse_bool, check_bool),
+    Option("result_error_detector", semconv.ENV_DETECT_RESULT_ERRORS, None, _parse_detector, _check_detector),
+)
+_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+class InstrumentOptions(TypedDict, total=False):
+    """The keyword arguments of ``McpInstrumentor().instrument()`` (``None``: not set here)."""
+
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
+    capture_content: bool | None
+    excluded_methods: Iterable[str] | None
+    propagate: bool | None
+    max_attribute_length: int | None
+    stdio_propagation: bool | None
+    retry_window: float | None
+    track_streams: bool | None
+    capture_leak_origin: bool | None
+    result_error_detector: bool | ResultErrorDetector | None
+    # BaseInstrumentor's own
+    skip_dep_check: bool
+    raise_exception_on_conflict: bool
+    # internal: set by the MCP_OTEL_AUTO_INSTRUMENT start-up hook (mcp_otel.autoload)
+    _mcp_otel_autoload: bool
+
+
+# instrument() keywords that are not OPTIONS rows
+_OTHER_KEYWORDS = ("tracer_provider", "meter_provider", "skip_dep_check", "raise_exception_on_conflict")
+_PRIVATE_KEYWORDS = ("_mcp_otel_autoload",)
+_PROVIDER_METHODS = {"tracer_provider": "get_tracer", "meter_provider": "get_meter"}
+
+
+def keywords() -> list[str]:
+    """Every public keyword ``instrument()`` accepts."""
+    return [option.name for option in OPTIONS if option.keyword] + list(_OTHER_KEYWORDS)
+
+
+def check_instrument_kwargs(kwargs: Mapping[str, Any]) -> None:
+    """Raise ``TypeError``/``ValueError`` for an unknown keyword or an invalid value (``instrument()``)."""
+    known = keywords()
+    for name, value in kwargs.items():
+        if name not in known and name not in _PRIVATE_KEYWORDS:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"instrument() got an unexpected keyword argument {name!r}{hint}")
+        if value is None:
+            continue
+        if name in _PROVIDER_METHODS and not callable(getattr(value, _PROVIDER_METHODS[name], None)):
+            raise TypeError(f"instrument(): {name} must be a {name.title().replace('_', '')}, not {value!r}")
+        option = _BY_NAME.get(name)
+        if option is not None:
+            option.check(name, value)
+
+
+# --- the environment ------------------------------------------------------------------------------------
+_warned: set[tuple[str, str]] = set()
+
+
+def warn_invalid(variable: str, raw: str, reason: str, used: object) -> None:
+    """One warning per variable and value per process."""
+    if (variable, raw) in _warned:
+        return
+    _warned.add((variable, raw))
+    _logger.warning("mcp-otel: ignoring %s=%r (%s); using %s", variable, raw, reason, _show(used))
+
+
+def _show(value: object) -> str:
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value)) or "none"
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "false"}[value]
+    return repr(value)
+
+
+def warn_unknown_methods(source: str, methods: Iterable[str]) -> None:
+    """A name that is not an MCP method (a typo) is kept as given, with one warning."""
+    for method in sorted(set(methods) - semconv.MCP_METHODS):
+        if (source, method) in _warned:
+            continue
+        _warned.add((source, method))
+        close = difflib.get_close_matches(method, sorted(semconv.MCP_METHODS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        _logger.warning(
+            "mcp-otel: %s: %r is not an MCP method name%s; excluded as given", source, method, hint
+        )
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """The value of option ``name`` from its environment variable: the default when unset, empty or
+    invalid (invalid: one warning naming the variable, the value and the default used instead)."""
+    option = _BY_NAME[name]
+    if option.env is None:
+        return option.default
+    raw = (environ if environ is not None else os.environ).get(option.env)
+    if raw is None or not raw.strip():
+        return option.default
+    try:
+        return option.parse(raw)
+    except ValueError as exc:
+        warn_invalid(option.env, raw, str(exc), option.default)
+        return option.default
+
+
+def env_flag(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """A boolean environment variable that is not an ``OPTIONS`` row: ``default`` when unset or invalid
+    (invalid: one warning)."""
+    raw = (environ if environ is not None else os.environ).get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return parse_bool(raw)
+    except ValueError as exc:
+        warn_invalid(name, raw, str(exc), default)
+        return default

@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -91,7 +91,7 @@ def helper_endpoint(arguments: Mapping[str, Any], names: HelperArguments) -> End
     )
 
 
-class SessionHelperProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class SessionHelperProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic in wrapt 2 stubs only
     """The async context manager a helper returned: entering it opens the session, exiting ends it."""
 
     def __init__(self, wrapped: Any, hub: ClientHub, endpoint: Endpoint) -> None:
@@ -223,7 +223,7 @@ def trace_session(
                 getattr(target, "__qualname__", target),
             )
             return target
-        return wrapt.FunctionWrapper(target, helper_wrapper(_instrumented_hub, target, names))  # type: ignore[no-any-return]
+        return cast(F, wrapt.FunctionWrapper(target, helper_wrapper(_instrumented_hub, target, names)))
 
     if func is not None:
         return decorate(func)

@@ -6,16 +6,21 @@ import importlib.metadata
 import importlib.util
 import logging
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from mcp_otel import retry
 from mcp_otel._patching import Patcher
-from mcp_otel.config import Config
+from mcp_otel.config import Config, check_instrument_kwargs
 from mcp_otel.package import _instruments
 from mcp_otel.streams import StreamTracker
 from mcp_otel.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
+    from mcp_otel.config import InstrumentOptions
 
 _logger = logging.getLogger("mcp_otel")
 
@@ -30,11 +35,31 @@ def _major(distribution: str) -> int | None:
 class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """OpenTelemetry instrumentor for MCP clients and servers.
 
-    ``McpInstrumentor().instrument(tracer_provider=..., meter_provider=...)`` patches what is installed:
-    the ``mcp`` SDK (1.x or 2.x). Keyword arguments besides the providers override the environment:
-    ``capture_content`` (bool), ``excluded_methods`` (iterable of MCP method names), ``propagate`` (bool),
-    ``max_attribute_length`` (int), ``result_error_detector`` (True, or a callable given the wire-form
-    ``tools/call`` result that returns truthy, or an error message, for a failure reported in the payload).
+    ``McpInstrumentor().instrument(**options)`` patches what is installed: the ``mcp`` SDK (1.x or 2.x),
+    FastMCP (3.x or 4.x) and ABI-Core. ``uninstrument()`` removes every wrapper again.
+
+    Keyword options (each overrides its environment variable; ``None`` leaves the variable in charge; an
+    unknown keyword or an invalid value raises ``TypeError``/``ValueError``):
+
+    - ``tracer_provider``, ``meter_provider``: the providers to use (default: the global ones).
+    - ``capture_content`` (bool, ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, off): record tool
+      arguments and results, bounded by ``max_attribute_length``.
+    - ``excluded_methods`` (collection of MCP method names, ``MCP_OTEL_EXCLUDED_METHODS``, none): methods
+      that get no span and no metric; a ``str`` is read like the variable, comma-separated.
+    - ``propagate`` (bool, ``MCP_OTEL_PROPAGATE``, on): inject the trace context into ``params._meta``.
+    - ``max_attribute_length`` (int ≥ 1, 1024): longest string written to an attribute.
+    - ``stdio_propagation`` (bool, ``MCP_OTEL_STDIO_PROPAGATION``, on): pass settings and the trace context
+      into the environment of stdio servers the client spawns.
+    - ``retry_window`` (seconds ≥ 0, ``MCP_OTEL_RETRY_WINDOW``, 30): a repeat of a failed request within
+      this window is a detected retry; 0 turns detection off.
+    - ``track_streams`` (bool, ``MCP_OTEL_TRACK_STREAMS``, on): attribute anyio memory-object streams to
+      sessions and report leaks.
+    - ``capture_leak_origin`` (bool, ``MCP_OTEL_CAPTURE_LEAK_ORIGIN``, off): record where each leaked
+      stream was created.
+    - ``result_error_detector`` (bool or callable, ``MCP_OTEL_DETECT_RESULT_ERRORS``, off): mark
+      ``tools/call`` results shaped like ``{"success": false, "error": ...}`` as ``tool_error``; a callable
+      gets the wire-form result and returns something truthy (or the error message) for a failure.
+    - ``skip_dep_check``, ``raise_exception_on_conflict``: ``BaseInstrumentor``'s own.
     """
 
     # True while instrument() runs. It imports mcp, which fires the MCP_OTEL_AUTO_INSTRUMENT hook; the hook
@@ -46,14 +71,15 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
-    def instrument(self, **kwargs: Any) -> Any:
-        """Instrument MCP (see the class docstring); a no-op when already instrumented.
+    def instrument(self, **kwargs: Unpack[InstrumentOptions]) -> None:
+        """Instrument MCP (the options are in the class docstring); a no-op when already instrumented.
 
         An explicit call with options (providers, ``capture_content``, ...) replaces the instrumentation
         the ``MCP_OTEL_AUTO_INSTRUMENT`` hook applied, so code-level configuration wins; one without options
-        leaves it in place.
+        leaves it in place. Raises ``TypeError``/``ValueError`` for an unknown keyword or an invalid value.
         """
-        autoload = bool(kwargs.pop("_mcp_otel_autoload", False))
+        check_instrument_kwargs(kwargs)
+        autoload = kwargs.pop("_mcp_otel_autoload", False)
         if self.is_instrumented_by_opentelemetry and self.by_autoload and not autoload:
             options = {k for k in kwargs if k not in ("skip_dep_check", "raise_exception_on_conflict")}
             if not options:
@@ -62,18 +88,17 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         already = self.is_instrumented_by_opentelemetry
         self.busy = True
         try:
-            result = super().instrument(**kwargs)
+            super().instrument(**kwargs)
         finally:
             self.busy = False
         if not already and self.is_instrumented_by_opentelemetry:
             self.by_autoload = autoload
-        return result
 
     def _instrument(self, **kwargs: Any) -> None:
         config = Config.from_env(kwargs)
         telemetry = Telemetry(config, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
         patcher = Patcher()
-        self._patcher = patcher
+        self._patcher: Patcher | None = patcher
         self._telemetry = telemetry
         for adapter in _select_adapters(telemetry):
             try:

@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from mcp_otel import semconv
 from mcp_otel.errors import classify, rpc_error, unwrap_exception_group
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -178,14 +179,32 @@ async def call_with_retry(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def retrying(**options: Any) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
-    """Decorator form of :func:`call_with_retry` for an ``async def`` making one attempt."""
+def retrying(
+    *,
+    max_attempts: int = 3,
+    initial_delay: float = 0.5,
+    max_delay: float = 10.0,
+    multiplier: float = 2.0,
+    jitter: float = 0.1,
+    retry_if: Callable[[BaseException], bool] = is_retryable,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    """Decorator form of :func:`call_with_retry` (same options) for an ``async def`` making one attempt."""
     import functools
 
-    def decorate(func: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    def decorate(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         @functools.wraps(func)
-        async def wrapper(*args: Any, **kwargs: Any) -> T:
-            return await call_with_retry(lambda: func(*args, **kwargs), **options)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await call_with_retry(
+                lambda: func(*args, **kwargs),
+                max_attempts=max_attempts,
+                initial_delay=initial_delay,
+                max_delay=max_delay,
+                multiplier=multiplier,
+                jitter=jitter,
+                retry_if=retry_if,
+                sleep=sleep,
+            )
 
         return wrapper
 

@@ -139,6 +139,46 @@ ENV_CAPTURE_LEAK_ORIGIN: Final = "MCP_OTEL_CAPTURE_LEAK_ORIGIN"
 ENV_DETECT_RESULT_ERRORS: Final = "MCP_OTEL_DETECT_RESULT_ERRORS"
 
 
+# Every JSON-RPC method of the MCP revisions mcp 1.x and 2.x speak (2025-11-25 and 2026-07-28): a name in
+# MCP_OTEL_EXCLUDED_METHODS outside this set is most likely a typo (config.py warns about it).
+MCP_METHODS: Final = frozenset(
+    {
+        "initialize",
+        "ping",
+        "server/discover",
+        "subscriptions/listen",
+        "tools/list",
+        "tools/call",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "logging/setLevel",
+        "completion/complete",
+        "sampling/createMessage",
+        "elicitation/create",
+        "roots/list",
+        "tasks/get",
+        "tasks/result",
+        "tasks/list",
+        "tasks/cancel",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/message",
+        "notifications/resources/updated",
+        "notifications/resources/list_changed",
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/roots/list_changed",
+        "notifications/elicitation/complete",
+        "notifications/tasks/status",
+    }
+)
+
 _MAX_NAME_PART = 128
 
 

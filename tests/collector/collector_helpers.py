@@ -114,3 +114,25 @@ def promql_metric_names(expr: str) -> set[str]:
             continue
         names.add(word)
     return names
+
+
+# --- the Grafana dashboard (collector-config/grafana) ------------------------------------------------
+DASHBOARD = CONFIG_DIR / "grafana" / "dashboards" / "mcp-otel.json"
+
+
+def dashboard_targets() -> list[tuple[str, str]]:
+    """(panel title, PromQL as written) for every query of every panel of the dashboard."""
+    import json
+
+    doc = json.loads(DASHBOARD.read_text())
+    return [
+        (panel["title"], target["expr"])
+        for panel in doc["panels"]
+        if panel["type"] != "row"
+        for target in panel["targets"]
+    ]
+
+
+def grafana_to_promql(expr: str, job: str, window: str) -> str:
+    """A panel's query as Grafana sends it for one service: `$job` and `$__rate_interval` filled in."""
+    return expr.replace("$__rate_interval", window).replace("$job", job)

@@ -165,12 +165,13 @@ def test_spanmetrics_rules_use_only_connector_labels() -> None:
 def test_docker_compose_config() -> None:
     compose = load_yaml(COMPOSE)
     services = compose["services"]
-    assert set(services) == {"otel-collector", "jaeger", "prometheus", "alertmanager"}
+    assert set(services) == {"otel-collector", "jaeger", "prometheus", "alertmanager", "grafana"}
     images = {name: s["image"] for name, s in services.items()}
     assert images["jaeger"].startswith("jaegertracing/jaeger:2.")
     assert images["otel-collector"].startswith("otel/opentelemetry-collector-contrib:")
     assert images["prometheus"].startswith("prom/prometheus:")
     assert images["alertmanager"].startswith("prom/alertmanager:")
+    assert images["grafana"].startswith("grafana/grafana:")
     for name, image in images.items():
         tag = image.rpartition(":")[2]
         assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: pin an exact version, not {tag!r}"
@@ -181,7 +182,7 @@ def test_docker_compose_config() -> None:
             if source.startswith("./"):
                 assert (CONFIG_DIR / source).exists(), f"{name} mounts missing {source}"
     ports = {p.split(":")[0] for s in services.values() for p in s.get("ports", [])}
-    assert {"4317", "4318", "16686", "9090", "9093", "8889"} <= ports
+    assert {"4317", "4318", "16686", "9090", "9093", "8889", "3000"} <= ports
     # The Prometheus container sees rules/ next to prometheus.yml, as rule_files expects.
     prom_volumes = services["prometheus"]["volumes"]
     assert "./rules:/etc/prometheus/rules:ro" in prom_volumes
