@@ -26,7 +26,9 @@ def pytest_runtest_logreport(report) -> None:
     if outcome != "passed" and entry["outcome"] in ("passed", "skipped", "xfailed", "xpassed"):
         entry["outcome"] = outcome
     if report.failed or outcome == "skipped":
-        entry["detail"] = (entry["detail"] + f"\n[{report.when}] " + (report.longreprtext or "")[-4000:]).strip()
+        entry["detail"] = (
+            entry["detail"] + f"\n[{report.when}] " + (report.longreprtext or "")[-4000:]
+        ).strip()
 
 
 def pytest_collectreport(report) -> None:

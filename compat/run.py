@@ -50,8 +50,15 @@ _FASTMCP_UNIT = "not integration and not client_process and not subprocess_heavy
 _FASTMCP_PROCESS = "client_process or subprocess_heavy"
 # CI's share of FastMCP's unit tests (the whole selection takes ~6 min per mode on 2 idle cores, 15 loaded):
 # the directories that exercise the client, the server's request path, mounting, proxies and telemetry.
-_FASTMCP_CI_DIRS = ("tests/client", "tests/telemetry", "tests/server/telemetry", "tests/server/mount",
-                    "tests/server/http", "tests/server/providers/proxy", "tests/server/test_server.py")
+_FASTMCP_CI_DIRS = (
+    "tests/client",
+    "tests/telemetry",
+    "tests/server/telemetry",
+    "tests/server/mount",
+    "tests/server/http",
+    "tests/server/providers/proxy",
+    "tests/server/test_server.py",
+)
 _FASTMCP_UNIT_ARGS = ("-m", _FASTMCP_UNIT, "--timeout=5", "-n", "2", "--dist", "worksteal")
 
 
@@ -112,8 +119,14 @@ SUITES = [
         "3.13",
         # As fastmcp3; and the lock's pydocket (0.29.1, for fastmcp-tasks) is newer than the index has: the
         # newest it has instead (task tests that need 0.29 then fail in both modes).
-        sync_args=("--no-install-package", "certifi", "--no-install-package", "pdbpp", "--no-install-package",
-                   "pydocket"),
+        sync_args=(
+            "--no-install-package",
+            "certifi",
+            "--no-install-package",
+            "pdbpp",
+            "--no-install-package",
+            "pydocket",
+        ),
         after_sync=("certifi", "pydocket"),
         parts=(
             Part("unit", ("tests", *_FASTMCP_UNIT_ARGS), ci_args=(*_FASTMCP_CI_DIRS, *_FASTMCP_UNIT_ARGS)),
@@ -137,7 +150,9 @@ def find_python(version: str, uv: str) -> str:
     """pyenv's newest X.Y, else pythonX.Y on PATH, else one uv finds (as scripts/bootstrap.sh does)."""
     candidates = []
     try:
-        pyenv_root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
+        pyenv_root = subprocess.run(
+            ["pyenv", "root"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         candidates = sorted(
             glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python"),
             key=lambda p: [int(x) for x in Path(p).parent.parent.name.split(".") if x.isdigit()],
@@ -146,8 +161,12 @@ def find_python(version: str, uv: str) -> str:
         pass
     found = candidates[-1] if candidates else shutil.which(f"python{version}")
     if not found:
-        found = subprocess.run([uv, "python", "find", version], capture_output=True, text=True,
-                               env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}).stdout.strip()
+        found = subprocess.run(
+            [uv, "python", "find", version],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+        ).stdout.strip()
     if not found:
         raise SystemExit(f"compat: no Python {version} found (uv python install {version})")
     return found
@@ -155,8 +174,13 @@ def find_python(version: str, uv: str) -> str:
 
 def ensure_uv() -> str:
     """The uv scripts/bootstrap.sh uses (it installs one into .venvs/.tools when none is on PATH)."""
-    out = subprocess.run([str(ROOT / "scripts" / "bootstrap.sh"), "v1"], capture_output=True, text=True,
-                         check=True, env={**os.environ, "MCP_OTEL_BOOTSTRAP_DRY_RUN": "1"}).stdout
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "bootstrap.sh"), "v1"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MCP_OTEL_BOOTSTRAP_DRY_RUN": "1"},
+    ).stdout
     return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("uv="))
 
 
@@ -166,8 +190,20 @@ def download(requirement: str, uv: str, into: Path) -> None:
     tools = CACHE / "tools"
     if not (tools / "bin" / "pip").exists():
         sh(uv, "venv", "--quiet", "--seed", "--python", find_python("3.11", uv), str(tools))
-    sh(str(tools / "bin" / "python"), "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-       "--no-binary", ":all:", "--no-deps", requirement, "-d", str(into))
+    sh(
+        str(tools / "bin" / "python"),
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-binary",
+        ":all:",
+        "--no-deps",
+        requirement,
+        "-d",
+        str(into),
+    )
 
 
 def stamp(suite: Suite) -> str:
@@ -201,15 +237,37 @@ def build(suite: Suite, uv: str) -> Path:
             tar.extractall(home)
     (home / f"{name}-{version}").rename(src)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
-    sh(uv, "sync", "--frozen", "--quiet", "--python", find_python(suite.python, uv), *suite.sync_args, cwd=src, env=env)
+    sh(
+        uv,
+        "sync",
+        "--frozen",
+        "--quiet",
+        "--python",
+        find_python(suite.python, uv),
+        *suite.sync_args,
+        cwd=src,
+        env=env,
+    )
     if suite.after_sync:
         sh(uv, "pip", "install", "--quiet", "--python", str(python), *suite.after_sync, env=env)
     # mcp-otel's dependencies, without moving anything the lock installed (constraints = what is there now).
-    frozen = subprocess.run([uv, "pip", "freeze", "--python", str(python)], capture_output=True, text=True,
-                            check=True, env=env).stdout
+    frozen = subprocess.run(
+        [uv, "pip", "freeze", "--python", str(python)], capture_output=True, text=True, check=True, env=env
+    ).stdout
     constraints = home / "constraints.txt"
     constraints.write_text("".join(line + "\n" for line in frozen.splitlines() if "==" in line))
-    sh(uv, "pip", "install", "--quiet", "--python", str(python), "-c", str(constraints), f"{ROOT}[sdk]", env=env)
+    sh(
+        uv,
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        str(python),
+        "-c",
+        str(constraints),
+        f"{ROOT}[sdk]",
+        env=env,
+    )
     (home / ".stamp").write_text(key + "\n")
     log(f"{suite.name}: built in {time.monotonic() - started:.0f} s")
     return src
@@ -218,10 +276,24 @@ def build(suite: Suite, uv: str) -> Path:
 def install_checkout(src: Path, uv: str) -> None:
     """This checkout, non-editable, plus the outcome-recording plugin, into the suite's environment."""
     python = src / ".venv" / "bin" / "python"
-    sh(uv, "pip", "install", "--quiet", "--python", str(python), "--no-deps", "--reinstall-package", "mcp-otel",
-       str(ROOT))
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    sh(
+        uv,
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        str(python),
+        "--no-deps",
+        "--reinstall-package",
+        "mcp-otel",
+        str(ROOT),
+    )
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     shutil.copy(HERE / "compat_outcomes.py", Path(purelib) / "compat_outcomes.py")
 
 
@@ -234,8 +306,11 @@ def closed_port() -> int:
 
 
 def mode_env(suite: Suite, src: Path, mode: str, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OTEL_", "MCP_OTEL_", "VIRTUAL_ENV", "PYTHONPATH", "COMPAT_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "MCP_OTEL_", "VIRTUAL_ENV", "PYTHONPATH", "COMPAT_"))
+    }
     env.update(suite.env)
     # As `uv run` does: tests start the environment's console scripts (`fastmcp run ...`) by name.
     env["VIRTUAL_ENV"] = str(src / ".venv")
@@ -262,12 +337,30 @@ def run_pytest(suite: Suite, src: Path, args: list[str], mode: str, port: int, o
         return load_run(out)
     env = mode_env(suite, src, mode, port)
     env["COMPAT_OUTCOMES"] = str(out.with_suffix(".jsonl"))
-    cmd = [str(src / ".venv" / "bin" / "python"), "-m", "pytest", *args, "-p", "compat_outcomes",
-           "-p", "no:cacheprovider", "--color=no", "-q", f"--junitxml={out.with_suffix('.xml')}"]
+    cmd = [
+        str(src / ".venv" / "bin" / "python"),
+        "-m",
+        "pytest",
+        *args,
+        "-p",
+        "compat_outcomes",
+        "-p",
+        "no:cacheprovider",
+        "--color=no",
+        "-q",
+        f"--junitxml={out.with_suffix('.xml')}",
+    ]
     started = time.monotonic()
     with open(out.with_suffix(".log"), "w") as logfile:
-        proc = subprocess.Popen(cmd, cwd=src, env=env, stdin=subprocess.DEVNULL, stdout=logfile,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=src,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         timed_out = False
         try:
             proc.wait(timeout=RUN_TIMEOUT)
@@ -371,8 +464,9 @@ def run_suite(suite: Suite, part: Part, src: Path, ci: bool, port: int, expected
     with_ = run_pytest(suite, src, args, "with", port, base / "with")
     log(f"{suite.name}/{part.name}: with: {summarise(with_)} in {with_.seconds:.0f} s")
 
-    differing = sorted(t for t in set(without.outcomes) | set(with_.outcomes)
-                       if verdict(without, t) != verdict(with_, t))
+    differing = sorted(
+        t for t in set(without.outcomes) | set(with_.outcomes) if verdict(without, t) != verdict(with_, t)
+    )
     differences = []
     if differing:
         # A difference must reproduce: re-run just those tests once in both modes (serially).
@@ -386,7 +480,9 @@ def run_suite(suite: Suite, part: Part, src: Path, ci: bool, port: int, expected
             before = (outcome(without, test_id), outcome(with_, test_id))
             # Reproduced: the re-run gives each mode the same verdict as the first run did.
             reproduced = (verdict(again_without, test_id), verdict(again_with, test_id)) == (
-                verdict(without, test_id), verdict(with_, test_id))
+                verdict(without, test_id),
+                verdict(with_, test_id),
+            )
             failing = with_ if verdict(with_, test_id) != "ok" else without
             detail = (failing.outcomes.get(test_id) or {}).get("detail", "")
             diff = Difference(test_id, before[0], before[1], detail)
@@ -410,9 +506,12 @@ def run_suite(suite: Suite, part: Part, src: Path, ci: bool, port: int, expected
 
 
 def report(results: list[dict], ci: bool) -> tuple[str, bool]:
-    lines = ["# make compat" + (" (CI subset)" if ci else ""), "",
-             "| suite | without | with mcp-otel | time without / with | expected | flaky | unexpected |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# make compat" + (" (CI subset)" if ci else ""),
+        "",
+        "| suite | without | with mcp-otel | time without / with | expected | flaky | unexpected |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     ok = True
     for r in results:
         diffs = r["differences"]
@@ -420,47 +519,72 @@ def report(results: list[dict], ci: bool) -> tuple[str, bool]:
         expected = [d for d in diffs if d.status.startswith("expected")]
         flaky = [d for d in diffs if d.status == "flaky"]
         ok = ok and not unexpected and not r["crashed"]
-        lines.append(f"| {r['suite']} {r['part']} | {summarise(r['without'])} | {summarise(r['with'])} | "
-                     f"{r['without'].seconds:.0f} s / {r['with'].seconds:.0f} s | {len(expected)} | {len(flaky)} | "
-                     f"{len(unexpected)} |")
+        lines.append(
+            f"| {r['suite']} {r['part']} | {summarise(r['without'])} | {summarise(r['with'])} | "
+            f"{r['without'].seconds:.0f} s / {r['with'].seconds:.0f} s | {len(expected)} | {len(flaky)} | "
+            f"{len(unexpected)} |"
+        )
     for r in results:
         if r["crashed"]:
-            lines += ["", f"## {r['suite']} {r['part']}: a run did not finish normally "
-                          f"(exit {r['without'].returncode} / {r['with'].returncode}; see .compat/results/)"]
-        for title, status in (("unexpected differences", "unexpected"), ("did not reproduce on a re-run (flaky, or order-dependent)", "flaky"),
-                              ("expected differences", "expected")):
+            lines += [
+                "",
+                f"## {r['suite']} {r['part']}: a run did not finish normally "
+                f"(exit {r['without'].returncode} / {r['with'].returncode}; see .compat/results/)",
+            ]
+        for title, status in (
+            ("unexpected differences", "unexpected"),
+            ("did not reproduce on a re-run (flaky, or order-dependent)", "flaky"),
+            ("expected differences", "expected"),
+        ):
             chosen = [d for d in r["differences"] if d.status.startswith(status)]
             if not chosen:
                 continue
             lines += ["", f"## {r['suite']} {r['part']}: {title} ({len(chosen)})", ""]
             for d in chosen:
-                lines.append(f"- `{d.test_id}`: without {d.without}, with {d.with_}"
-                             + (f" — {d.status[len('expected: '):]}" if status == "expected" else ""))
+                lines.append(
+                    f"- `{d.test_id}`: without {d.without}, with {d.with_}"
+                    + (f" — {d.status[len('expected: ') :]}" if status == "expected" else "")
+                )
                 if status == "unexpected" and d.detail:
                     lines += ["", "  ```", first_lines(d.detail), "  ```"]
         slower = slowdowns(r["without"], r["with"])
         if slower:
-            lines += ["", f"## {r['suite']} {r['part']}: slower with mcp-otel (information; the largest {len(slower)})",
-                      ""]
+            lines += [
+                "",
+                f"## {r['suite']} {r['part']}: slower with mcp-otel (information; the largest {len(slower)})",
+                "",
+            ]
             lines += [f"- `{test_id}`: {before:.1f} s -> {after:.1f} s" for test_id, before, after in slower]
     return "\n".join(lines) + "\n", ok
 
 
-def slowdowns(without: Run, with_: Run, threshold: float = 2.0, count: int = 10) -> list[tuple[str, float, float]]:
+def slowdowns(
+    without: Run, with_: Run, threshold: float = 2.0, count: int = 10
+) -> list[tuple[str, float, float]]:
     """Tests at least THRESHOLD seconds slower with mcp-otel: where exit and shutdown delays show."""
-    pairs = [(t, without.outcomes[t]["duration"], e["duration"]) for t, e in with_.outcomes.items()
-             if t in without.outcomes]
+    pairs = [
+        (t, without.outcomes[t]["duration"], e["duration"])
+        for t, e in with_.outcomes.items()
+        if t in without.outcomes
+    ]
     slow = [p for p in pairs if p[2] - p[1] >= threshold]
     return sorted(slow, key=lambda p: p[1] - p[2])[:count]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("suites", nargs="*", help=f"default: all of {[s.name for s in SUITES]}")
-    parser.add_argument("--ci", action="store_true", help="the CI selection (fastmcp: a subset of directories)")
+    parser.add_argument(
+        "--ci", action="store_true", help="the CI selection (fastmcp: a subset of directories)"
+    )
     parser.add_argument("--part", action="append", help="only these parts (unit, process, all)")
-    parser.add_argument("--report-only", action="store_true",
-                        help="no building or running: compare the last run's results again")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="no building or running: compare the last run's results again",
+    )
     options = parser.parse_args()
     global REPORT_ONLY
     REPORT_ONLY = options.report_only
