@@ -110,7 +110,7 @@ SUITES = [
         after_sync=("certifi", "mcp==1.30.0"),  # fastmcp 3.4's lock pins mcp 1.26: test the newest 1.x
         parts=(
             Part("unit", ("tests", *_FASTMCP_UNIT_ARGS), ci_args=(*_FASTMCP_CI_DIRS, *_FASTMCP_UNIT_ARGS)),
-            Part("process", ("tests", "-m", _FASTMCP_PROCESS, "--timeout=5", "-n", "0")),
+            Part("process", ("tests", "-m", _FASTMCP_PROCESS, "--timeout=5", "-n", "0"), in_ci=False),
         ),
     ),
     Suite(
@@ -130,7 +130,7 @@ SUITES = [
         after_sync=("certifi", "pydocket"),
         parts=(
             Part("unit", ("tests", *_FASTMCP_UNIT_ARGS), ci_args=(*_FASTMCP_CI_DIRS, *_FASTMCP_UNIT_ARGS)),
-            Part("process", ("tests", "-m", _FASTMCP_PROCESS, "--timeout=5", "-n", "0")),
+            Part("process", ("tests", "-m", _FASTMCP_PROCESS, "--timeout=5", "-n", "0"), in_ci=False),
         ),
     ),
 ]
@@ -531,12 +531,41 @@ def report(results: list[dict], ci: bool) -> tuple[str, bool]:
                 f"## {r['suite']} {r['part']}: a run did not finish normally "
                 f"(exit {r['without'].returncode} / {r['with'].returncode}; see .compat/results/)",
             ]
+            for mode in ("without", "with"):
+                log_file = RESULTS / r["suite"] / r["part"] / f"{mode}.log"
+                errors = (
+                    [
+                        line
+                        for line in log_file.read_text(errors="replace").splitlines()
+                        if line.startswith("INTERNALERROR>") and "Error:" in line
+                    ]
+                    if log_file.exists()
+                    else []
+                )
+                if r[mode].timed_out:
+                    lines.append(f"- {mode}: timed out after {RUN_TIMEOUT} s")
+                elif errors:
+                    lines.append(
+                        f"- {mode}: pytest INTERNALERROR: `{errors[-1][len('INTERNALERROR>') :].strip()[:300]}`"
+                    )
         for title, status in (
             ("unexpected differences", "unexpected"),
             ("did not reproduce on a re-run (flaky, or order-dependent)", "flaky"),
             ("expected differences", "expected"),
         ):
             chosen = [d for d in r["differences"] if d.status.startswith(status)]
+            # Tests an aborted run never reached: one line, not hundreds.
+            missing = [d for d in chosen if "missing" in (d.without, d.with_)]
+            chosen = [d for d in chosen if d not in missing]
+            if missing:
+                lines += [
+                    "",
+                    f"## {r['suite']} {r['part']}: {len(missing)} tests ran in one mode only ({status})",
+                    "",
+                    *(f"- `{d.test_id}`: without {d.without}, with {d.with_}" for d in missing[:5]),
+                ]
+                if len(missing) > 5:
+                    lines.append(f"- ... and {len(missing) - 5} more")
             if not chosen:
                 continue
             lines += ["", f"## {r['suite']} {r['part']}: {title} ({len(chosen)})", ""]
