@@ -273,8 +273,9 @@ def build(suite: Suite, uv: str) -> Path:
     return src
 
 
-def install_checkout(src: Path, uv: str) -> None:
-    """This checkout, non-editable, plus the outcome-recording plugin, into the suite's environment."""
+def install_checkout(src: Path, uv: str, checkout: Path = ROOT) -> None:
+    """This checkout (or another one), non-editable, plus the outcome-recording plugin, into the suite's
+    environment."""
     python = src / ".venv" / "bin" / "python"
     sh(
         uv,
@@ -286,7 +287,7 @@ def install_checkout(src: Path, uv: str) -> None:
         "--no-deps",
         "--reinstall-package",
         "mcp-otel",
-        str(ROOT),
+        str(checkout),
     )
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
@@ -614,6 +615,12 @@ def main() -> int:
         action="store_true",
         help="no building or running: compare the last run's results again",
     )
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=ROOT,
+        help="install mcp-otel from this checkout instead (e.g. another branch's worktree)",
+    )
     options = parser.parse_args()
     global REPORT_ONLY
     REPORT_ONLY = options.report_only
@@ -629,7 +636,7 @@ def main() -> int:
         src = CACHE / suite.name / "src"
         if not REPORT_ONLY:
             src = build(suite, uv)
-            install_checkout(src, uv)
+            install_checkout(src, uv, options.checkout.resolve())
         for part in suite.parts:
             if (options.ci and not part.in_ci) or (options.part and part.name not in options.part):
                 continue
