@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_otel.telemetry import redact
+from mcp_otel import scrub
 from support.capture import instrumented
 from support.inproc import build_server, open_session
 
@@ -14,15 +14,16 @@ pytestmark = pytest.mark.anyio
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("http://bob:s3cr3t@host:8000/mcp", "http://REDACTED@host:8000/mcp"),
-        ("for url 'https://h/mcp?token=abc&x=1'", "for url 'https://h/mcp?token=REDACTED&x=1'"),
+        ("http://bob:s3cr3t@host:8000/mcp", "http://host:8000/mcp"),
+        ("for url 'https://h/mcp?token=abc&x=1'", "for url 'https://h/mcp?token=REDACTED&x=REDACTED'"),
+        ("GET /mcp?jwt=e.y.j&code=1#frag failed", "GET /mcp?jwt=REDACTED&code=REDACTED failed"),
         ("res://x?api_key=zz&session_id=q", "res://x?api_key=REDACTED&session_id=REDACTED"),
         ("file:///etc/hosts", "file:///etc/hosts"),
         ("plain message", "plain message"),
     ],
 )
-def test_redact(text: str, expected: str) -> None:
-    assert redact(text) == expected
+def test_scrub_text(text: str, expected: str) -> None:
+    assert scrub.text(text) == expected
 
 
 def _all_attribute_keys(cap) -> set[str]:

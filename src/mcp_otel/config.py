@@ -51,6 +51,8 @@ class Config:
         max_attribute_length: longest string value written to an attribute.
         stdio_propagation: pass OTEL_*/MCP_OTEL_* settings and the trace context (TRACEPARENT, ...) into
             the environment of stdio servers the client spawns.
+        stdio_propagation_extra: names of further variables passed into stdio servers' environment
+            (``MCP_OTEL_STDIO_PROPAGATION_EXTRA``), for servers the user trusts with them.
         retry_window: seconds within which a repeat of a failed request counts as a retry (0: off).
         track_streams: attribute anyio memory-object streams to sessions and report leaks.
         capture_leak_origin: record where each leaked stream was created (a frame walk per stream).
@@ -64,6 +66,7 @@ class Config:
     propagate: bool = True
     max_attribute_length: int = 1024
     stdio_propagation: bool = True
+    stdio_propagation_extra: frozenset[str] = field(default_factory=frozenset)
     retry_window: float = 30.0
     track_streams: bool = True
     capture_leak_origin: bool = False
@@ -152,6 +155,19 @@ def check_methods(name: str, value: object) -> frozenset[str]:
     return methods
 
 
+def check_names(name: str, value: object) -> frozenset[str]:
+    """A collection of environment-variable names; a single ``str`` is read like the variable."""
+    if isinstance(value, str):
+        return parse_methods(value)
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        items = list(value)
+        wrong = [item for item in items if not isinstance(item, str)]
+        if wrong:
+            raise TypeError(f"instrument(): {name} must hold variable names (str), not {wrong[0]!r}")
+        return frozenset(item.strip() for item in items if item.strip())
+    raise TypeError(f"instrument(): {name} must be a collection of variable names, not {value!r}")
+
+
 def _check_detector(name: str, value: object) -> bool | ResultErrorDetector | None:
     if isinstance(value, bool):
         return value or None
@@ -188,6 +204,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("propagate", semconv.ENV_PROPAGATE, True, parse_bool, check_bool),
     Option("max_attribute_length", None, 1024, _no_env, check_positive_int),
     Option("stdio_propagation", semconv.ENV_STDIO_PROPAGATION, True, parse_bool, check_bool),
+    Option(
+        "stdio_propagation_extra",
+        semconv.ENV_STDIO_PROPAGATION_EXTRA,
+        frozenset(),
+        parse_methods,
+        check_names,
+    ),
     Option("retry_window", semconv.ENV_RETRY_WINDOW, 30.0, parse_seconds, check_seconds),
     Option("track_streams", semconv.ENV_TRACK_STREAMS, True, parse_bool, check_bool),
     Option("capture_leak_origin", semconv.ENV_CAPTURE_LEAK_ORIGIN, False, parse_bool, check_bool),
@@ -206,6 +229,7 @@ class InstrumentOptions(TypedDict, total=False):
     propagate: bool | None
     max_attribute_length: int | None
     stdio_propagation: bool | None
+    stdio_propagation_extra: Iterable[str] | None
     retry_window: float | None
     track_streams: bool | None
     capture_leak_origin: bool | None

@@ -49,7 +49,9 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     - ``propagate`` (bool, ``MCP_OTEL_PROPAGATE``, on): inject the trace context into ``params._meta``.
     - ``max_attribute_length`` (int ≥ 1, 1024): longest string written to an attribute.
     - ``stdio_propagation`` (bool, ``MCP_OTEL_STDIO_PROPAGATION``, on): pass settings and the trace context
-      into the environment of stdio servers the client spawns.
+      into the environment of stdio servers the client spawns (non-secret settings only, see README).
+    - ``stdio_propagation_extra`` (collection of variable names, ``MCP_OTEL_STDIO_PROPAGATION_EXTRA``, none):
+      further variables passed verbatim into stdio servers' environment (servers you trust with them).
     - ``retry_window`` (seconds ≥ 0, ``MCP_OTEL_RETRY_WINDOW``, 30): a repeat of a failed request within
       this window is a detected retry; 0 turns detection off.
     - ``track_streams`` (bool, ``MCP_OTEL_TRACK_STREAMS``, on): attribute anyio memory-object streams to

@@ -39,7 +39,12 @@ def tool_result_error(
     if detector is not None and isinstance(wire, Mapping):
         found = _run_detector(detector, wire)
         if found:
-            return ErrorInfo(semconv.ERROR_TOOL, message=found if isinstance(found, str) else None)
+            # the message is the tool's own text: content (errors.description)
+            return ErrorInfo(
+                semconv.ERROR_TOOL,
+                message="tool result reports a failure",
+                detail=found if isinstance(found, str) else None,
+            )
     return None
 
 

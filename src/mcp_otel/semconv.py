@@ -40,6 +40,9 @@ RPC_RESPONSE_STATUS_CODE: Final = "rpc.response.status_code"
 
 OPERATION_EXECUTE_TOOL: Final = "execute_tool"
 
+# What replaces every query value of a recorded URL or URI (scrub.py).
+REDACTED: Final = "REDACTED"
+
 # --- mcp-otel extension attributes ----------------------------------------------------------------
 TRANSPORT: Final = "mcp_otel.transport"
 SERVER_NAME: Final = "mcp_otel.server.name"
@@ -82,6 +85,57 @@ ERROR_SESSION_TERMINATED: Final = "session_terminated"
 ERROR_CONNECTION_CLOSED: Final = "connection_closed"
 ERROR_CANCELLED: Final = "cancelled"
 ERROR_OTHER: Final = "_OTHER"
+
+# --- bounded sets (DESIGN trust rule 5): peer-supplied metric attribute values outside them become _OTHER ---
+OTHER: Final = "_OTHER"
+# Every method of the MCP revisions 2024-11-05 ... 2026-07-28 (requests and notifications, both directions):
+# a name in MCP_OTEL_EXCLUDED_METHODS outside it is most likely a typo (config.py warns); in metrics a
+# method outside it is _OTHER (bounds.py).
+MCP_METHODS: Final = frozenset(
+    {
+        "initialize",
+        "ping",
+        "server/discover",
+        "subscriptions/listen",
+        "tools/list",
+        "tools/call",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "logging/setLevel",
+        "completion/complete",
+        "sampling/createMessage",
+        "elicitation/create",
+        "roots/list",
+        "tasks/get",
+        "tasks/result",
+        "tasks/list",
+        "tasks/cancel",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/message",
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/resources/updated",
+        "notifications/roots/list_changed",
+        "notifications/elicitation/complete",
+        "notifications/tasks/status",
+        "notifications/subscriptions/acknowledged",
+    }
+)
+# The released protocol revisions (mcp_types.version.KNOWN_PROTOCOL_VERSIONS of mcp 2.3).
+PROTOCOL_VERSIONS: Final = frozenset({"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"})
+# JSON-RPC codes kept as metric values (error.type, rpc.response.status_code): the range JSON-RPC reserves
+# (-32768..-32000, which holds every code the MCP SDKs use), 0 (mcp 1.x's handler errors), and mcp 1.x's
+# local 408 (timeout) and +32600 (session terminated). Other codes a peer sends become _OTHER.
+JSONRPC_RESERVED_CODES: Final = range(-32768, -31999)
+JSONRPC_EXTRA_CODES: Final = frozenset({0, 408, 32600})
 
 # Server-side caller errors: recorded as error.type but not as span status ERROR (semconv common.yaml).
 CALLER_ERROR_CODES: Final = frozenset({-32700, -32600, -32601, -32602, -32002})
@@ -132,52 +186,13 @@ ENV_EXCLUDED_METHODS: Final = "MCP_OTEL_EXCLUDED_METHODS"
 ENV_PROPAGATE: Final = "MCP_OTEL_PROPAGATE"
 ENV_AUTO_INSTRUMENT: Final = "MCP_OTEL_AUTO_INSTRUMENT"
 ENV_STDIO_PROPAGATION: Final = "MCP_OTEL_STDIO_PROPAGATION"
+ENV_STDIO_PROPAGATION_EXTRA: Final = "MCP_OTEL_STDIO_PROPAGATION_EXTRA"
 ENV_DISABLED_INSTRUMENTATIONS: Final = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 ENV_RETRY_WINDOW: Final = "MCP_OTEL_RETRY_WINDOW"
 ENV_TRACK_STREAMS: Final = "MCP_OTEL_TRACK_STREAMS"
 ENV_CAPTURE_LEAK_ORIGIN: Final = "MCP_OTEL_CAPTURE_LEAK_ORIGIN"
 ENV_DETECT_RESULT_ERRORS: Final = "MCP_OTEL_DETECT_RESULT_ERRORS"
 
-
-# Every JSON-RPC method of the MCP revisions mcp 1.x and 2.x speak (2025-11-25 and 2026-07-28): a name in
-# MCP_OTEL_EXCLUDED_METHODS outside this set is most likely a typo (config.py warns about it).
-MCP_METHODS: Final = frozenset(
-    {
-        "initialize",
-        "ping",
-        "server/discover",
-        "subscriptions/listen",
-        "tools/list",
-        "tools/call",
-        "prompts/list",
-        "prompts/get",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-        "resources/subscribe",
-        "resources/unsubscribe",
-        "logging/setLevel",
-        "completion/complete",
-        "sampling/createMessage",
-        "elicitation/create",
-        "roots/list",
-        "tasks/get",
-        "tasks/result",
-        "tasks/list",
-        "tasks/cancel",
-        "notifications/initialized",
-        "notifications/cancelled",
-        "notifications/progress",
-        "notifications/message",
-        "notifications/resources/updated",
-        "notifications/resources/list_changed",
-        "notifications/tools/list_changed",
-        "notifications/prompts/list_changed",
-        "notifications/roots/list_changed",
-        "notifications/elicitation/complete",
-        "notifications/tasks/status",
-    }
-)
 
 _MAX_NAME_PART = 128
 

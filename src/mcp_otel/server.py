@@ -22,15 +22,13 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from mcp_otel import semconv
-from mcp_otel.errors import ErrorInfo, from_code, from_exception, is_cancellation, rpc_error
+from mcp_otel import bounds, semconv
+from mcp_otel.errors import ErrorInfo, from_code, from_exception, handler_error, is_cancellation
 from mcp_otel.propagation import extract_context
 from mcp_otel.results import to_json, tool_result_error
 from mcp_otel.session import Operation, RequestInfo, record_leak_event, request_attributes
 from mcp_otel.streams import StreamLedger, TrackedStream
-from mcp_otel.telemetry import Telemetry, guarded, pick, report_internal_error
-
-_INVALID_PARAMS = -32602
+from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ class ServerSessionRecord:
             return
         if not self._client_known and request.client_address:
             self._client_known = True
-            self.span.set_attribute(semconv.CLIENT_ADDRESS, request.client_address)
+            self.span.set_attribute(semconv.CLIENT_ADDRESS, self._telemetry.clip(request.client_address))
             if request.client_port is not None:
                 self.span.set_attribute(semconv.CLIENT_PORT, request.client_port)
         if self.session_id is None and request.session_id:
@@ -138,7 +136,7 @@ class ServerSessionRecord:
     @guarded
     def on_initialized(self, protocol_version: str | None) -> None:
         if protocol_version:
-            self.protocol_version = str(protocol_version)
+            self.protocol_version = self._telemetry.clip(str(protocol_version))
             if self.span.is_recording():
                 self.span.set_attribute(semconv.MCP_PROTOCOL_VERSION, self.protocol_version)
 
@@ -183,8 +181,7 @@ class ServerSessionRecord:
                 span.set_attribute(semconv.SESSION_LEAKED_STREAMS, leaked)
             if error is not None:
                 span.set_attribute(semconv.ERROR_TYPE, error.error_type)
-                message = self._telemetry.clip(error.message) if error.message else None
-                span.set_status(Status(StatusCode.ERROR, message))
+                span.set_status(Status(StatusCode.ERROR, self._telemetry.description(error)))
         span.end()
         metric_attributes: dict[str, AttributeValue] = {}
         for key, value in (
@@ -196,7 +193,8 @@ class ServerSessionRecord:
             if value is not None:
                 metric_attributes[key] = value
         self._telemetry.server_session_duration.record(
-            time.perf_counter() - self._start, pick(metric_attributes, semconv.SESSION_METRIC_KEYS)
+            time.perf_counter() - self._start,
+            bounds.metric_attributes(metric_attributes, semconv.SESSION_METRIC_KEYS),
         )
         self._telemetry.server_sessions_active.add(-1, self._active_attributes)
 
@@ -212,15 +210,21 @@ class ServerSessionRecord:
 class ServerCall:
     """The SERVER span of one incoming request plus its outcome; finished exactly once."""
 
-    __slots__ = ("_telemetry", "method", "op", "session", "tool_name")
+    __slots__ = ("_telemetry", "method", "op", "session", "target")
 
     def __init__(
-        self, telemetry: Telemetry, op: Operation, method: str, session: ServerSessionRecord | None
+        self,
+        telemetry: Telemetry,
+        op: Operation,
+        method: str,
+        session: ServerSessionRecord | None,
+        target: str | None = None,
     ) -> None:
         self._telemetry = telemetry
         self.op = op
         self.method = method
         self.session = session
+        self.target = target  # the tool or prompt name
 
     @property
     def finished(self) -> bool:
@@ -246,19 +250,31 @@ class ServerCall:
         if self.finished:
             return
         if protocol_version:
-            self.op.set_attribute(semconv.MCP_PROTOCOL_VERSION, str(protocol_version), metric=True)
+            protocol_version = self._telemetry.clip(str(protocol_version))
+            self.op.set_attribute(semconv.MCP_PROTOCOL_VERSION, protocol_version, metric=True)
             if self.session is not None and self.method == "initialize":
                 self.session.on_initialized(protocol_version)
         error: ErrorInfo | None = None
         if self.method == "tools/call":
             error = tool_result_error(self._telemetry, self.op.span, is_error, payload)
+        elif self.method in _LISTS and payload is not None:
+            self._register_listed(payload)
         self._finish(error)
+
+    def _register_listed(self, payload: Callable[[], Any]) -> None:
+        """The tool / prompt names the server announced: the names its metrics may carry (bounds.py)."""
+        kind, key = _LISTS[self.method]
+        wire = payload()
+        items = wire.get(key) if isinstance(wire, dict) else None
+        if isinstance(items, list):
+            names = (item.get("name") for item in items if isinstance(item, dict))
+            self._telemetry.server_names.register(kind, names)
 
     @guarded
     def error_reply(self, code: int, message: str | None) -> None:
         """The request was answered with a JSON-RPC error."""
         if not self.finished:
-            self._finish(from_code(code, message))
+            self._finish(from_code(code, message, replied=True))
 
     @guarded
     def cancelled(self) -> None:
@@ -270,27 +286,28 @@ class ServerCall:
     def failed(self, exc: BaseException) -> None:
         """The handler raised: the JSON-RPC code it maps to, else the exception's class name."""
         if not self.finished:
-            self._finish(server_error(exc))
+            self._finish(handler_error(exc, self.method))
+
+    def _register_answered(self) -> None:
+        """A tool / prompt the server answered without error is one it registers (bounds.py)."""
+        kind = _ANSWERED.get(self.method)
+        if kind is not None and self.target is not None:
+            self._telemetry.server_names.register(kind, (self.target,))
 
     def _finish(self, error: ErrorInfo | None) -> None:
         # Caller errors (and a caller's cancellation) are recorded in error.type, without ERROR status.
         caller_error = error is not None and (
             error.code in semconv.CALLER_ERROR_CODES or error.error_type == semconv.ERROR_CANCELLED
         )
+        if error is None:
+            self._register_answered()
         self.op.finish(error, record_status=not caller_error)
         if self.session is not None:
             self.session.on_request_finished(error)
 
 
-def server_error(exc: BaseException) -> ErrorInfo:
-    """``error.type`` for an exception out of a server handler (both SDK lines)."""
-    found = rpc_error(exc)
-    if found is not None:
-        return from_code(*found)
-    if type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic"):
-        # The wire reply is INVALID_PARAMS with a fixed message (pydantic's text holds client input).
-        return from_code(_INVALID_PARAMS, "Invalid request parameters")
-    return from_exception(exc)
+_LISTS = {"tools/list": ("tool", "tools"), "prompts/list": ("prompt", "prompts")}
+_ANSWERED = {"tools/call": "tool", "prompts/get": "prompt"}
 
 
 def start_server_call(
@@ -310,10 +327,13 @@ def start_server_call(
         endpoint = ServerSessionInfo(transport=transport)
         for key, value in (
             (semconv.MCP_SESSION_ID, telemetry.clip(session_id) if session_id else None),
-            (semconv.MCP_PROTOCOL_VERSION, protocol_version),
+            (semconv.MCP_PROTOCOL_VERSION, telemetry.clip(protocol_version) if protocol_version else None),
             (semconv.NETWORK_TRANSPORT, endpoint.network_transport),
             (semconv.NETWORK_PROTOCOL_NAME, endpoint.network_protocol_name),
-            (semconv.CLIENT_ADDRESS, request.client_address),
+            (
+                semconv.CLIENT_ADDRESS,
+                telemetry.clip(request.client_address) if request.client_address else None,
+            ),
             (semconv.CLIENT_PORT, request.client_port),
         ):
             if value is not None:
@@ -344,8 +364,11 @@ def start_server_call(
         )
         if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
             span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
-        op = Operation(telemetry, span, attributes, telemetry.server_operation_duration, None)
-        return ServerCall(telemetry, op, info.method, session)
+        op = Operation(
+            telemetry, span, attributes, telemetry.server_operation_duration, None, telemetry.server_names
+        )
+        target = attributes.get(semconv.GEN_AI_TOOL_NAME, attributes.get(semconv.GEN_AI_PROMPT_NAME))
+        return ServerCall(telemetry, op, info.method, session, target if isinstance(target, str) else None)
     except Exception:
         report_internal_error("start_server_call")
         return None

@@ -17,12 +17,12 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from mcp_otel import semconv
+from mcp_otel import bounds, semconv
 from mcp_otel.errors import ErrorInfo, classify, from_exception, is_cancellation
 from mcp_otel.results import to_json
 from mcp_otel.retry import RETRY_SCOPE, RetryDetector
 from mcp_otel.streams import STREAM_OWNER, StreamLedger, TrackedStream
-from mcp_otel.telemetry import Telemetry, guarded, pick, report_internal_error
+from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ class Operation:
         "_context",
         "_finished",
         "_histogram",
+        "_names",
         "_retry",
         "_session",
         "_start",
@@ -128,8 +129,10 @@ class Operation:
         attributes: dict[str, AttributeValue],
         histogram: Any,
         session: ClientSessionRecord | None,
+        names: bounds.NameBook,
     ) -> None:
         self._telemetry = telemetry
+        self._names = names
         self.span = span
         self._attributes = attributes
         self._histogram = histogram
@@ -176,8 +179,7 @@ class Operation:
                 if error.status_code is not None:
                     self.span.set_attribute(semconv.RPC_RESPONSE_STATUS_CODE, error.status_code)
                 if record_status:
-                    message = self._telemetry.text(error.message) if error.message else None
-                    self.span.set_status(Status(StatusCode.ERROR, message))
+                    self.span.set_status(Status(StatusCode.ERROR, self._telemetry.description(error)))
         if self._retry is not None:
             key_factory, attempt = self._retry
             if error is None:
@@ -195,7 +197,9 @@ class Operation:
             ):
                 self.span.set_attribute(semconv.MCP_SESSION_ID, session.session_id)
         self.span.end()
-        self._histogram.record(duration, pick(self._attributes, semconv.OPERATION_METRIC_KEYS))
+        self._histogram.record(
+            duration, bounds.metric_attributes(self._attributes, semconv.OPERATION_METRIC_KEYS, self._names)
+        )
 
 
 class ClientSessionRecord:
@@ -265,7 +269,7 @@ class ClientSessionRecord:
         """The handshake result; returns the attributes the initialize span should carry too."""
         attributes: dict[str, AttributeValue] = {}
         if protocol_version:
-            self.protocol_version = str(protocol_version)
+            self.protocol_version = self._telemetry.clip(str(protocol_version))
             attributes[semconv.MCP_PROTOCOL_VERSION] = self.protocol_version
         if server_name:
             attributes[semconv.SERVER_NAME] = self._telemetry.clip(str(server_name))
@@ -316,7 +320,7 @@ class ClientSessionRecord:
         else:
             reason = semconv.END_CLOSED
         if self.terminated and error is not None and not error.is_session_terminated:
-            error = ErrorInfo(semconv.ERROR_SESSION_TERMINATED, message=error.message)
+            error = ErrorInfo(semconv.ERROR_SESSION_TERMINATED, message=error.message, detail=error.detail)
         leaked = self._check_streams()
         cleanup, self.cleanup_span = self.cleanup_span, None
         if cleanup is not None:
@@ -344,7 +348,8 @@ class ClientSessionRecord:
         if error is not None:
             metric_attributes[semconv.ERROR_TYPE] = error.error_type
         self._telemetry.client_session_duration.record(
-            time.perf_counter() - self._start, pick(metric_attributes, semconv.SESSION_METRIC_KEYS)
+            time.perf_counter() - self._start,
+            bounds.metric_attributes(metric_attributes, semconv.SESSION_METRIC_KEYS),
         )
         self._telemetry.client_sessions_active.add(-1, self._active_attributes)
 
@@ -408,8 +413,7 @@ class ClientSessionRecord:
 
     def _mark_error(self, span: Span, error: ErrorInfo) -> None:
         span.set_attribute(semconv.ERROR_TYPE, error.error_type)
-        message = self._telemetry.text(error.message) if error.message else None
-        span.set_status(Status(StatusCode.ERROR, message))
+        span.set_status(Status(StatusCode.ERROR, self._telemetry.description(error)))
 
 
 def record_leak_event(span: Span, stream: TrackedStream) -> None:
@@ -439,7 +443,7 @@ def request_attributes(telemetry: Telemetry, info: RequestInfo) -> dict[str, Att
     if info.prompt_name is not None:
         attributes[semconv.GEN_AI_PROMPT_NAME] = telemetry.clip(info.prompt_name)
     if info.resource_uri is not None:
-        attributes[semconv.MCP_RESOURCE_URI] = telemetry.text(info.resource_uri)
+        attributes[semconv.MCP_RESOURCE_URI] = telemetry.uri(info.resource_uri)
     if info.timeout is not None:
         attributes[semconv.REQUEST_TIMEOUT] = float(info.timeout)
     return attributes
@@ -467,7 +471,9 @@ def start_client_operation(
     )
     if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
         span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
-    operation = Operation(telemetry, span, attributes, telemetry.client_operation_duration, session)
+    operation = Operation(
+        telemetry, span, attributes, telemetry.client_operation_duration, session, telemetry.client_names
+    )
     operation._retry = retry
     if session is not None:
         session.pending.add(operation)
@@ -499,11 +505,14 @@ def _retry_state(
     if detected is not None:
         attempt, previous_error = detected
         attributes[semconv.RETRY_ATTEMPT] = attempt
-        counted = pick(attributes, (semconv.MCP_METHOD_NAME, semconv.GEN_AI_TOOL_NAME))
-        counted[semconv.ERROR_TYPE] = previous_error
-        telemetry.client_retries.add(1, counted)
+        counted = {**attributes, semconv.ERROR_TYPE: previous_error}
+        telemetry.client_retries.add(
+            1, bounds.metric_attributes(counted, _RETRY_METRIC_KEYS, telemetry.client_names)
+        )
     return key, attempt
 
+
+_RETRY_METRIC_KEYS = (semconv.MCP_METHOD_NAME, semconv.GEN_AI_TOOL_NAME, semconv.ERROR_TYPE)
 
 _ENDED_UNDER_REQUEST = ErrorInfo(
     semconv.ERROR_CONNECTION_CLOSED, message="the session ended before the response arrived"

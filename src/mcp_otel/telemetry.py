@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
-from opentelemetry.util.types import AttributeValue
 
-from mcp_otel import semconv
+from mcp_otel import scrub, semconv
+from mcp_otel.bounds import NameBook
 from mcp_otel.config import Config
+from mcp_otel.errors import ErrorInfo, description
 from mcp_otel.version import __version__
 
 _logger = logging.getLogger("mcp_otel")
@@ -42,33 +42,6 @@ def guarded(func: F) -> F:
             return None
 
     return wrapper  # type: ignore[return-value]
-
-
-def clip(value: str, limit: int) -> str:
-    """Bound an attribute string so one odd value cannot blow up a span."""
-    return value if len(value) <= limit else value[: max(limit - 3, 0)] + "..."
-
-
-# userinfo in URLs (scheme://user:pass@host) and secret-looking query values (?token=…&api_key=…)
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-_SECRET_QUERY = re.compile(
-    r"(?P<key>[?&;](?:[\w.-]*(?:token|key|secret|password|passwd|pwd|auth|signature|sig|credential|session)"
-    r"[\w.-]*)=)[^&#\s'\"]*",
-    re.IGNORECASE,
-)
-
-
-def redact(text: str) -> str:
-    """Scrub credentials from URLs inside ``text`` (error messages, resource URIs)."""
-    if "://" not in text and "=" not in text:
-        return text
-    text = _URL_USERINFO.sub(r"\g<scheme>REDACTED@", text)
-    return _SECRET_QUERY.sub(r"\g<key>REDACTED", text)
-
-
-def pick(attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]) -> dict[str, AttributeValue]:
-    """The low-cardinality subset of span attributes that metrics carry."""
-    return {k: attributes[k] for k in keys if k in attributes}
 
 
 class Telemetry:
@@ -136,13 +109,27 @@ class Telemetry:
 
         from mcp_otel.retry import RetryDetector
 
+        # Tool and prompt names metrics may carry (bounds.py): the client's own, the server's registered.
+        self.client_names = NameBook(registered_only=False)
+        self.server_names = NameBook(registered_only=True)
+
         self.retries = RetryDetector(config.retry_window)
 
+    # --- what may be recorded (DESIGN trust rules 4 and 5); every string attribute goes through one ---
     def clip(self, value: str) -> str:
-        """Bound a string attribute to the configured length."""
+        """A string from a peer (names, versions, ids): bounded to ``max_attribute_length``."""
         limit = self.config.max_attribute_length
-        return value if len(value) <= limit else clip(value, limit)
+        return value if len(value) <= limit else scrub.clip(value, limit)
 
     def text(self, value: str) -> str:
-        """A free-form string for a span (status description, URI): credentials scrubbed, then bounded."""
-        return clip(redact(value), self.config.max_attribute_length)
+        """A free-form message (status description, event text): every URL scrubbed, then bounded."""
+        return scrub.clip(scrub.text(value), self.config.max_attribute_length)
+
+    def uri(self, value: str) -> str:
+        """One URL or URI (``mcp.resource.uri``): scrubbed, then bounded."""
+        return scrub.clip(scrub.url(value), self.config.max_attribute_length)
+
+    def description(self, error: ErrorInfo) -> str | None:
+        """The status description of a failed span: handler/peer text only with content capture on."""
+        found = description(error, self.config.capture_content)
+        return self.text(found) if found else None

@@ -94,7 +94,7 @@ async def test_child_environment_carries_settings_and_connect_context(parent_env
     assert env["USER_ONLY"] == "kept"
     assert env["MCP_OTEL_EXCLUDED_METHODS"] == "ping"
     assert "OTEL_SERVICE_NAME" not in env  # the server is another service
-    assert env["OTEL_RESOURCE_ATTRIBUTES"] == "deployment.environment=test"
+    assert "OTEL_RESOURCE_ATTRIBUTES" not in env  # may hold secrets (DESIGN trust rule 3)
     assert "MCP_OTEL_AUTO_INSTRUMENT" not in env  # passed on only when this process has it
     # the caller's parameters are untouched
     assert params.env == {"OTEL_TRACES_EXPORTER": "none", "USER_ONLY": "kept"}
@@ -127,3 +127,76 @@ async def test_opt_out(parent_env: None, monkeypatch: pytest.MonkeyPatch, variab
         assert not [k for k in env if k.startswith(("OTEL_", "MCP_OTEL_"))]
     else:  # settings still go, the trace context does not
         assert env["MCP_OTEL_PROPAGATE"] == "false"
+
+
+SECRET = "s3cr3tMARK"
+# (variable, value) this process holds; none of it may reach a stdio server (DESIGN trust rule 3).
+SECRETS = {
+    "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer {SECRET}",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS": f"x-api-key={SECRET}",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS": f"x-api-key={SECRET}",
+    "OTEL_EXPORTER_OTLP_LOGS_HEADERS": f"x-api-key={SECRET}",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY": f"/keys/{SECRET}.key",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": f"/keys/{SECRET}.crt",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": f"/keys/{SECRET}-traces.key",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE": f"/keys/{SECRET}-ca.crt",
+    "OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment=prod,db.password={SECRET}",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"https://user:{SECRET}@collector.example:4318/v1/traces",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"https://collector.example:4318/v1/metrics?api_key={SECRET}",
+    "OTEL_EXPORTER_JAEGER_PASSWORD": SECRET,
+    "OTEL_SOMETHING_NEW_TOKEN": SECRET,
+    "BAGGAGE": f"user.token={SECRET}",
+    "AWS_SECRET_ACCESS_KEY": SECRET,
+}
+# Non-secret settings that are passed on.
+SETTINGS = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.example:4317",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://collector.example:4318/v1/logs",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+    "OTEL_EXPORTER_OTLP_TIMEOUT": "5000",
+    "OTEL_TRACES_EXPORTER": "otlp",
+    "OTEL_METRICS_EXPORTER": "none",
+    "OTEL_TRACES_SAMPLER": "parentbased_always_on",  # the test's own provider reads it too
+    "OTEL_TRACES_SAMPLER_ARG": "1.0",
+    "OTEL_PROPAGATORS": "tracecontext,baggage",
+    "OTEL_BSP_SCHEDULE_DELAY": "200",
+    "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+    "OTEL_SDK_DISABLED": "false",
+    "MCP_OTEL_EXCLUDED_METHODS": "ping",
+}
+
+
+@pytest.mark.anyio
+async def test_secrets_never_reach_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry import baggage, context
+
+    for name in ("MCP_OTEL_AUTO_INSTRUMENT", "TRACEPARENT", "TRACESTATE", "OTEL_SERVICE_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**SECRETS, **SETTINGS}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TRUSTED_TOKEN", "passed-on-request")
+    monkeypatch.setenv("MCP_OTEL_STDIO_PROPAGATION_EXTRA", "TRUSTED_TOKEN, NOT_SET")
+    user_env = {"OTEL_EXPORTER_OTLP_HEADERS": "authorization=mine", "USER_ONLY": "kept"}
+    with instrumented() as cap:
+        # the application's baggage is in its context while it spawns the server
+        token = context.attach(baggage.set_baggage("user.token", SECRET))
+        try:
+            env = await _spawned_env(_params(user_env))
+        finally:
+            context.detach(token)
+    leaked = {k: v for k, v in env.items() if SECRET in v}
+    assert leaked == {}
+    assert "BAGGAGE" not in env and "OTEL_RESOURCE_ATTRIBUTES" not in env
+    # only the caller's own server.env entry
+    assert [k for k in env if k.endswith(("_HEADERS", "_CLIENT_KEY", "_CERTIFICATE"))] == [
+        "OTEL_EXPORTER_OTLP_HEADERS"
+    ]
+    for name, value in SETTINGS.items():
+        assert env.get(name) == value, name
+    assert env["TRUSTED_TOKEN"] == "passed-on-request"  # named in MCP_OTEL_STDIO_PROPAGATION_EXTRA
+    assert "NOT_SET" not in env
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"] == "authorization=mine"  # what the caller set wins
+    assert env["USER_ONLY"] == "kept"
+    connect = cap.one("mcp.connect").context
+    assert env["TRACEPARENT"].startswith(f"00-{connect.trace_id:032x}-{connect.span_id:016x}-")

@@ -227,7 +227,8 @@ def _record_response(call: ServerCall, response: Any) -> None:
     elif kind == "InitializeResult":
         call.succeeded(protocol_version=getattr(result, "protocolVersion", None))
     else:
-        call.succeeded()
+        # the payload (read for tools/list and prompts/list only) tells the names the server registers
+        call.succeeded(payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True))
 
 
 async def _run_call(call: Any, wrapped: Any, args: Any, kwargs: Any, *, unanswered: Any) -> Any:

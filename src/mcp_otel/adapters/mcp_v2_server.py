@@ -190,7 +190,8 @@ def _record_result(call: ServerCall, result: Any) -> None:
             version = result.get("protocolVersion")
             call.succeeded(protocol_version=str(version) if isinstance(version, str) else None)
         else:
-            call.succeeded()
+            # the payload (read for tools/list and prompts/list only) tells the names the server registers
+            call.succeeded(payload=lambda: result)
     except Exception:
         report_internal_error("mcp_v2_server._record_result")
 
