@@ -369,6 +369,9 @@ def run_pytest(suite: Suite, src: Path, args: list[str], mode: str, port: int, o
             timed_out = True
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        except BaseException:  # interrupted: pytest runs in its own process group, so end it too
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
     meta = {"seconds": time.monotonic() - started, "returncode": proc.returncode, "timed_out": timed_out}
     out.with_suffix(".meta.json").write_text(json.dumps(meta))
     return load_run(out)
@@ -602,6 +605,7 @@ def slowdowns(
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
