@@ -145,7 +145,7 @@ def _select_adapters(telemetry: Telemetry) -> list[Any]:
         if _major("fastmcp") == 4:
             from mcp_otel.adapters.fastmcp_v4 import FastMCPV4Adapter
 
-            adapters.append(FastMCPV4Adapter())
+            adapters.append(FastMCPV4Adapter(telemetry))
     elif mcp_major is not None:
         _logger.warning("mcp-otel: mcp %s is not a supported version; MCP is not instrumented", mcp_major)
     if mcp_major is not None and importlib.util.find_spec("abi_core") is not None:

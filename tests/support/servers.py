@@ -492,3 +492,26 @@ def stdio_server_params(
         args=server_args(flavour, "stdio", instrument=instrument, extra_args=extra_args),
         env=merged,
     )
+
+
+@contextlib.asynccontextmanager
+async def serving_in_process(app: Any, path: str = "/mcp") -> Any:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 in this event loop (both sides land in one capture);
+    yields the URL of `path`, stops the server on exit."""
+    import asyncio
+
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}{path}"
+    finally:
+        server.should_exit = True
+        await task

@@ -9,7 +9,6 @@ shape, through the streams the transport yielded.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -17,10 +16,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import wrapt
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from mcp_otel import semconv
+from mcp_otel._arguments import Arguments
 from mcp_otel._weak import IdentityWeakMap
+from mcp_otel.adapters._native import enabled
 from mcp_otel.session import OPENING, ClientSessionRecord, Endpoint
 from mcp_otel.streams import STREAM_OWNER
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
@@ -115,7 +115,7 @@ def endpoint_for_url(url: Any, transport: str) -> Endpoint:
 
 def stdio_endpoint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Endpoint:
     """A stdio server is identified (for retry detection only) by its command line."""
-    server = kwargs.get("server", args[0] if args else None)
+    server = STDIO_CLIENT.get(args, kwargs, "server")
     command = getattr(server, "command", None)
     if command is None:
         return STDIO_ENDPOINT
@@ -123,6 +123,9 @@ def stdio_endpoint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Endpoint:
     return Endpoint(transport=semconv.TRANSPORT_STDIO, network_transport="pipe", identity=identity)
 
 
+# stdio_client(server, errlog=...) and the URL transports' first parameter, the same on every SDK version.
+STDIO_CLIENT = Arguments(("server", "errlog"))
+URL_TRANSPORT = Arguments(("url",))
 STDIO_ENDPOINT = Endpoint(transport=semconv.TRANSPORT_STDIO, network_transport="pipe")
 MEMORY_ENDPOINT = Endpoint(transport=semconv.TRANSPORT_MEMORY)
 
@@ -182,7 +185,7 @@ async def enter_layer(
 ) -> tuple[Any, SessionLayer]:
     """Run ``enter`` as a session layer; with ``connect`` it is the transport set-up (``mcp.connect``)."""
     layer = SessionLayer(hub)
-    if existing is None and OPENING.get() is None and not is_instrumentation_enabled():
+    if existing is None and OPENING.get() is None and not enabled():
         # suppress_instrumentation(): no session record (an inert layer passes exit straight through)
         return await enter(), layer
     token = layer.open(endpoint, existing)
@@ -205,6 +208,19 @@ async def enter_layer(
     if connect and record is not None:
         record.end_connect()
     return result, layer
+
+
+# __aexit__(exc_type, exc_val, exc_tb): the names the SDK's sessions and clients use.
+AEXIT = Arguments(("exc_type", "exc_val", "exc_tb"))
+
+
+def exit_exception(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The exception an ``__aexit__`` call reports (None on a clean exit)."""
+    try:
+        return AEXIT.get(args, kwargs, "exc_val")
+    except Exception:
+        report_internal_error("exit_exception")
+        return None
 
 
 async def exit_layer(layer: SessionLayer | None, exit_: Callable[[], Awaitable[Any]], exc: Any) -> Any:
@@ -324,21 +340,21 @@ class SessionIdRelay:
 
 def sse_transport(hub: ClientHub, sse_client: Callable[..., Any]) -> Callable[..., Any]:
     """``sse_client``: on SDKs that report the session id (``on_session_created``), relay it to the record."""
-    try:
-        position = list(inspect.signature(sse_client).parameters).index("on_session_created")
-    except (TypeError, ValueError):  # no such parameter (older SDKs): the session id stays unknown
+    binding = Arguments.of(sse_client, ("url",))
+    if "on_session_created" not in binding.names:
+        # no such parameter (older SDKs): the session id stays unknown
         return url_transport(hub, semconv.TRANSPORT_SSE)
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if len(args) > position:
-            relay = SessionIdRelay(args[position])
-            args = (*args[:position], relay, *args[position + 1 :])
-        else:
-            relay = SessionIdRelay(kwargs.get("on_session_created"))
-            kwargs = {**kwargs, "on_session_created": relay}
+        try:
+            relay = SessionIdRelay(binding.get(args, kwargs, "on_session_created"))
+            args, kwargs = binding.replace(args, kwargs, "on_session_created", relay)
+        except Exception:
+            report_internal_error("sse_transport")
+            return wrapped(*args, **kwargs)
         cm = wrapped(*args, **kwargs)
         try:
-            endpoint = endpoint_for_url(url_argument(args, kwargs), semconv.TRANSPORT_SSE)
+            endpoint = endpoint_for_url(binding.get(args, kwargs, "url"), semconv.TRANSPORT_SSE)
             return TransportProxy(cm, hub, endpoint, relay.bind)
         except Exception:
             report_internal_error("sse_transport")
@@ -348,7 +364,7 @@ def sse_transport(hub: ClientHub, sse_client: Callable[..., Any]) -> Callable[..
 
 
 def url_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return kwargs.get("url", args[0] if args else None)
+    return URL_TRANSPORT.get(args, kwargs, "url")
 
 
 def url_transport(

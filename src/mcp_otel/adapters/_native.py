@@ -1,48 +1,350 @@
-"""Keeping libraries' own MCP spans from duplicating ours (FastMCP 3.x and 4.x)."""
+"""The libraries' own MCP spans (mcp 2.x, FastMCP 3.x/4.x) folded into ours: adopt, never subtract.
+
+DESIGN trust rules 1 and 2. Where a library opens its own CLIENT or SERVER span for a request that
+mcp-otel traces, the library gets a stand-in instead, never made current, that hands every attribute it
+sets to our span for the same request (``fastmcp.server.name``, ``fastmcp.component.*``,
+``fastmcp.provider.type``, ``fastmcp.delegate.*``, ``enduser.id``/``.scope``, the SDK's keys ...). Keys our
+span already carries stay ours (they are scrubbed and clipped by the contract's rules); the library's
+status, ``error.type``, exception events and renames are dropped, so nothing contradicts our outcome and
+no handler text leaks (rule 4).
+
+* Server: FastMCP's ``server_span``/``seam_span`` and the SDK middleware's SERVER span run *inside* our
+  SERVER span: while ours is the current span, the stand-in forwards to it. A library SERVER span nested
+  deeper (a mounted server handling a delegated call, under FastMCP's INTERNAL ``delegate`` span) is an
+  internal step of the same request: it is recorded as an INTERNAL span with its name and attributes.
+* Client: FastMCP's ``client_span`` opens *before* our CLIENT span (which starts inside ``ClientSession``):
+  its attributes wait in :data:`_NATIVE_CLIENT` and the request span claims them when it starts
+  (:func:`claim_client_span`).
+* The user's switches: inside OpenTelemetry's ``suppress_instrumentation()`` or FastMCP's
+  ``suppress_fastmcp_telemetry()`` mcp-otel records nothing (:func:`enabled`) and the libraries behave as
+  without mcp-otel; a request for an excluded method gets no span from anyone (:func:`silenced`).
+* No request at all (FastMCP's in-process ``server.call_tool()``; SDK notifications): the library's span
+  is left as it would be without mcp-otel.
+"""
 
 from __future__ import annotations
 
+import sys
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, SpanKind
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanKind
 
-_REPLACED_KINDS = frozenset({SpanKind.CLIENT, SpanKind.SERVER})
+from mcp_otel import semconv
+from mcp_otel._arguments import Arguments
+from mcp_otel.telemetry import Telemetry, report_internal_error
+
+# mcp 2.x ``otel_span(name, *, kind, attributes=None, context=None, ...)`` (client and server modules)
+OTEL_SPAN = Arguments(("name",), ("kind", "attributes", "context"))
+# ``Tracer.start_as_current_span`` / ``start_span(name, context=None, kind=INTERNAL, attributes=None, ...)``
+START_SPAN = Arguments(("name", "context", "kind", "attributes", "links"))
+
+# The SERVER call mcp-otel traces for the request handled in this context (both SDK lines set it).
+ACTIVE_CALL: ContextVar[Any] = ContextVar("mcp_otel_active_server_call", default=None)
+# True while a request for an excluded method is handled or sent: the libraries' spans are silenced too.
+_SILENCED: ContextVar[bool] = ContextVar("mcp_otel_silenced", default=False)
+# FastMCP's CLIENT span of the call being made in this context, waiting for our request span.
+_NATIVE_CLIENT: ContextVar[_PendingClientSpan | None] = ContextVar("mcp_otel_native_client", default=None)
+
+# Never taken from a library: the contract decides these. Our outcome sets error.type and the status code
+# (the library's would contradict it); mcp.session.id is set only where the protocol has a session
+# (FastMCP invents one for stdio, and a fresh one per 2026-07-28 request).
+_CONTRACT_DECIDES = frozenset({semconv.ERROR_TYPE, semconv.RPC_RESPONSE_STATUS_CODE, semconv.MCP_SESSION_ID})
 
 
-class QuietTracer(trace.NoOpTracer):
-    """Stands in for a library's tracer: its CLIENT and SERVER spans (which mcp-otel emits instead) become
-    ``INVALID_SPAN`` without being made current, so the caller's span stays current and the library's
-    bookkeeping (``is_recording()`` guards, ``set_attribute``) is a no-op; other spans (FastMCP's INTERNAL
-    ``delegate`` and sampling spans) are created by the real tracer as before.
+def _fastmcp_suppressed() -> bool:
+    """Inside FastMCP 4's ``suppress_fastmcp_telemetry()`` (its key lives in the OTel context)."""
+    module = sys.modules.get("fastmcp.telemetry")
+    key = getattr(module, "_SUPPRESS_KEY", None)
+    return key is not None and bool(otel_context.get_value(key))
+
+
+def _fastmcp_spans_on() -> bool:
+    """FastMCP 4's own decision to record spans here (its telemetry_mode); FastMCP 3 always does."""
+    check = getattr(sys.modules.get("fastmcp.telemetry"), "native_spans_enabled", None)
+    try:
+        return bool(check()) if check is not None else True
+    except Exception:
+        report_internal_error("_fastmcp_spans_on")
+        return True
+
+
+def enabled() -> bool:
+    """The user's switch (DESIGN rule 2): OpenTelemetry's suppression and FastMCP's own both turn us off."""
+    return is_instrumentation_enabled() and not _fastmcp_suppressed()
+
+
+@contextmanager
+def silenced() -> Iterator[None]:
+    """Run an excluded request: the libraries' own spans for it are dropped too."""
+    token = _SILENCED.set(True)
+    try:
+        yield
+    finally:
+        _SILENCED.reset(token)
+
+
+def is_silenced() -> bool:
+    return _SILENCED.get()
+
+
+# span (weakly) -> keys a library put on it, which a later library call may update (ours it may not)
+_ADOPTED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def adopt_attribute(telemetry: Telemetry, span: Any, key: Any, value: Any) -> None:
+    """Put one library attribute on our ``span`` unless ours already has that key (or it is an outcome)."""
+    try:
+        if not isinstance(key, str) or key in _CONTRACT_DECIDES or value is None or not span.is_recording():
+            return
+        try:
+            adopted = _ADOPTED.setdefault(span, set())
+        except TypeError:  # not weak-referenceable: a key of ours or theirs is simply kept once
+            adopted = set()
+        current = getattr(span, "attributes", None) or {}
+        if key in current and key not in adopted:
+            return
+        if isinstance(value, str):
+            value = _scrubbed(telemetry, key, value)
+        adopted.add(key)
+        span.set_attribute(key, value)
+    except Exception:
+        report_internal_error("adopt_attribute")
+
+
+def _scrubbed(telemetry: Telemetry, key: str, value: str) -> str:
+    """URIs hide in several of FastMCP's keys (``fastmcp.component.key`` of a resource, ``*.backend_uri``,
+    ``*.original_uri``): scrubbed like every URI we record (rule 4); every string clipped (rule 5)."""
+    if "://" not in value:
+        return telemetry.clip(value)
+    if key == _FASTMCP_COMPONENT_KEY:
+        # FastMCP's component key is "{type}:{identifier}@{version}": the "@" is not URI userinfo
+        identifier, at, version = value.rpartition("@")
+        if at and "/" not in version and ":" not in version:
+            return telemetry.clip(telemetry.text(identifier) + at + version)
+    return telemetry.text(value)
+
+
+class AdoptedSpan(NonRecordingSpan):
+    """What a library gets for its span of a request we trace: attributes go to ours, nothing else does.
+
+    ``is_recording()`` is True so that the library's ``if span.is_recording(): set_attributes(...)``
+    runs; it carries our span's context. Status, events, exceptions, renames and ``end`` are no-ops.
     """
 
-    def __init__(self, real: Callable[[], trace.Tracer]) -> None:
+    def __init__(self, telemetry: Telemetry, target: Any) -> None:
+        super().__init__(target.get_span_context() if target is not None else INVALID_SPAN_CONTEXT)
+        self._telemetry = telemetry
+        self._target = target
+
+    def is_recording(self) -> bool:
+        return True
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self._target is not None:
+            adopt_attribute(self._telemetry, self._target, key, value)
+
+    def set_attributes(self, attributes: Any) -> None:
+        try:
+            for key, value in dict(attributes or {}).items():
+                self.set_attribute(key, value)
+        except Exception:
+            report_internal_error("AdoptedSpan.set_attributes")
+
+
+class _PendingClientSpan(AdoptedSpan):
+    """FastMCP's CLIENT span, opened before ours: attributes wait here until our request span claims it."""
+
+    def __init__(self, telemetry: Telemetry, method: str | None) -> None:
+        super().__init__(telemetry, None)
+        self.method = method
+        self._waiting: dict[str, Any] = {}
+        self._claimed = False
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self._target is None:
+            if key == semconv.MCP_METHOD_NAME and isinstance(value, str):
+                self.method = value
+            self._waiting[key] = value
+        else:
+            super().set_attribute(key, value)
+
+    def claim(self, span: Any) -> None:
+        self._target, self._claimed = span, True
+        waiting, self._waiting = self._waiting, {}
+        for key, value in waiting.items():
+            adopt_attribute(self._telemetry, span, key, value)
+
+
+def claim_client_span(method: str, span: Any) -> None:
+    """Our CLIENT span for ``method`` started: take over FastMCP's waiting CLIENT span for the same call.
+
+    Once per FastMCP call: the hidden ``tools/list`` a ``tools/call`` triggers does not take it.
+    """
+    try:
+        pending = _NATIVE_CLIENT.get()
+        if pending is not None and not pending._claimed and pending.method == method:
+            pending.claim(span)
+    except Exception:
+        report_internal_error("claim_client_span")
+
+
+def _method_of(name: Any, attributes: Any) -> str | None:
+    if isinstance(attributes, dict) and isinstance(attributes.get(semconv.MCP_METHOD_NAME), str):
+        return str(attributes[semconv.MCP_METHOD_NAME])
+    return str(name).split(" ", 1)[0] if name else None
+
+
+class AdoptingTracer(trace.Tracer):
+    """Stands in for a library's tracer (FastMCP's ``get_tracer``); see the module docstring.
+
+    INTERNAL spans (``delegate``, sampling) go to the library's own tracer unchanged.
+    """
+
+    def __init__(self, telemetry: Telemetry, real: Callable[[], trace.Tracer]) -> None:
+        self._telemetry = telemetry
         self._real = real
 
     @contextmanager
     def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        kind = kwargs.get("kind", args[1] if len(args) > 1 else SpanKind.INTERNAL)
-        if kind in _REPLACED_KINDS:
-            yield INVALID_SPAN
-            return
-        with self._real().start_as_current_span(name, *args, **kwargs) as span:
-            yield span
+        kind = START_SPAN.get((name, *args), kwargs, "kind", SpanKind.INTERNAL)
+        if kind in (SpanKind.CLIENT, SpanKind.SERVER) and not _fastmcp_spans_on():
+            # FastMCP 4 telemetry_mode off/propagation_only: it would record nothing, so nothing to adopt
+            with self._real().start_as_current_span(name, *args, **kwargs) as span:
+                yield span
+        elif kind is SpanKind.CLIENT:
+            with self._client_span(name, args, kwargs) as span:
+                yield span
+        elif kind is SpanKind.SERVER:
+            with self._server_span(name, args, kwargs) as span:
+                yield span
+        else:
+            with self._real().start_as_current_span(name, *args, **kwargs) as span:
+                yield span
 
     def start_span(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        kind = kwargs.get("kind", args[1] if len(args) > 1 else SpanKind.INTERNAL)
-        if kind in _REPLACED_KINDS:
-            return INVALID_SPAN
+        kind = START_SPAN.get((name, *args), kwargs, "kind", SpanKind.INTERNAL)
+        if kind in (SpanKind.CLIENT, SpanKind.SERVER) and enabled():
+            return INVALID_SPAN  # no library uses this path for request spans; never a duplicate
         return self._real().start_span(name, *args, **kwargs)
 
+    @contextmanager
+    def _client_span(self, name: str, args: Any, kwargs: Any) -> Iterator[Any]:
+        attributes = START_SPAN.get((name, *args), kwargs, "attributes")
+        method = _method_of(name, attributes)
+        if not enabled():
+            with self._real().start_as_current_span(name, *args, **kwargs) as span:
+                yield span
+            return
+        if is_silenced() or method in self._telemetry.config.excluded_methods:
+            yield INVALID_SPAN
+            return
+        pending = _PendingClientSpan(self._telemetry, method)
+        pending.set_attributes(attributes)
+        token = _NATIVE_CLIENT.set(pending)
+        try:
+            yield pending
+        finally:
+            _NATIVE_CLIENT.reset(token)
 
-def quiet_get_tracer(original: Callable[..., trace.Tracer]) -> Callable[..., trace.Tracer]:
-    """A replacement for a library's ``get_tracer`` whose tracers are :class:`QuietTracer`."""
+    @contextmanager
+    def _server_span(self, name: str, args: Any, kwargs: Any) -> Iterator[Any]:
+        attributes = START_SPAN.get((name, *args), kwargs, "attributes")
+        stand_in, token = open_server_stand_in(self._telemetry, attributes)
+        try:
+            if stand_in is NESTED:
+                # A mounted server handling the request inside ours: an internal step, parented where it runs
+                with self._real().start_as_current_span(name, attributes=attributes) as span:
+                    yield span
+            elif stand_in is not None:
+                yield stand_in
+            else:
+                with self._real().start_as_current_span(name, *args, **kwargs) as span:
+                    yield span
+        finally:
+            close_server_stand_in(token)
+
+
+class _OpenStandIn:
+    """A library SERVER span folded into ours and still open (its ``with`` block is running)."""
+
+    __slots__ = ("call", "enriched", "seam", "server_name")
+
+    def __init__(self, call: Any, attributes: Any) -> None:
+        self.call = call  # the marker is inherited by tasks a handler starts (an in-process backend's too)
+        get = attributes.get if isinstance(attributes, dict) else (lambda _key: None)
+        self.server_name = get(_FASTMCP_SERVER_NAME)
+        self.seam = get(_FASTMCP_SEAM) is True
+        self.enriched = False
+
+
+_FASTMCP_COMPONENT_KEY = "fastmcp.component.key"
+# FastMCP's own keys that tell its seam span (4.x) and which (mounted) server a span belongs to.
+_FASTMCP_SERVER_NAME = "fastmcp.server.name"
+_FASTMCP_SEAM = "fastmcp.span.seam"
+NESTED: Any = object()
+_OPEN: ContextVar[_OpenStandIn | None] = ContextVar("mcp_otel_open_stand_in", default=None)
+
+
+def open_server_stand_in(telemetry: Telemetry, attributes: Any, *, unmatched: Any = None) -> tuple[Any, Any]:
+    """What a library gets for the SERVER span it opens here, and a token for :func:`close_server_stand_in`.
+
+    * our span adopting it (:class:`AdoptedSpan`): the first library SERVER span of the request we trace,
+      and FastMCP 4's enrichment of its own seam span (same server name);
+    * ``NESTED``: any other library SERVER span inside that request (a mounted server's), to be recorded
+      as an INTERNAL span;
+    * ``INVALID_SPAN`` for an excluded request; None (the library's own span) when suppressed;
+      ``unmatched`` when there is no request of ours here (a notification, an in-process call).
+    """
+    try:
+        if is_silenced():
+            return INVALID_SPAN, None
+        if not enabled():
+            return None, None
+        call = ACTIVE_CALL.get()
+        span = call.op.span if call is not None else None
+        if span is None:
+            return unmatched, None
+        open_ = _OPEN.get()
+        if open_ is not None and open_.call is not call:
+            open_ = None  # another request's (this one runs in a task that request started)
+        if trace.get_current_span() is not span:
+            return NESTED, None
+        if open_ is not None:
+            get = attributes.get if isinstance(attributes, dict) else (lambda _key: None)
+            if not (open_.seam and not open_.enriched and get(_FASTMCP_SERVER_NAME) == open_.server_name):
+                return NESTED, None
+            open_.enriched = True
+            token = None
+        else:
+            token = _OPEN.set(_OpenStandIn(call, attributes))
+        stand_in = AdoptedSpan(telemetry, span)
+        stand_in.set_attributes(attributes)
+        return stand_in, token
+    except Exception:
+        report_internal_error("open_server_stand_in")
+        return None, None
+
+
+def close_server_stand_in(token: Any) -> None:
+    if token is not None:
+        try:
+            _OPEN.reset(token)
+        except Exception:  # closed in another context than opened: the value dies with that context
+            report_internal_error("close_server_stand_in")
+
+
+def adopting_get_tracer(telemetry: Telemetry, original: Callable[..., trace.Tracer]) -> Callable[..., Any]:
+    """A replacement for a library's ``get_tracer`` whose tracers are :class:`AdoptingTracer`."""
 
     def get_tracer(*args: Any, **kwargs: Any) -> trace.Tracer:
-        return QuietTracer(lambda: original(*args, **kwargs))
+        return AdoptingTracer(telemetry, lambda: original(*args, **kwargs))
 
     get_tracer.__wrapped__ = original  # type: ignore[attr-defined]
     return get_tracer

@@ -20,12 +20,16 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanContext
 
 from mcp_otel import semconv
+from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import _stream_key
 from mcp_otel.server import IncomingRequest, ServerSessionInfo
 from mcp_otel.session import RequestInfo
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
+
+# handle_request / handle_post_message(scope, receive, send): the ASGI call
+_ASGI = Arguments(("scope", "receive", "send"))
 
 
 @dataclass(frozen=True)
@@ -101,15 +105,16 @@ class ServerHub:
 
     async def capture_http_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """Around a transport's ASGI entry point: remember the ambient (HTTP server) span of the request."""
-        key = self._remember_http_span(kwargs.get("scope", args[0] if args else None))
+        key = self._remember_http_span(args, kwargs)
         try:
             return await wrapped(*args, **kwargs)
         finally:
             if key is not None:
                 self._http_spans.pop(key, None)
 
-    def _remember_http_span(self, scope: Any) -> int | None:
+    def _remember_http_span(self, args: Any, kwargs: Any) -> int | None:
         try:
+            scope = _ASGI.get(args, kwargs, "scope")
             current = trace.get_current_span().get_span_context()
             if scope is None or not current.is_valid:
                 return None

@@ -31,7 +31,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from mcp_otel.adapters._client import ClientHub, TransportProxy
+from mcp_otel.adapters._client import STDIO_CLIENT, ClientHub, TransportProxy
 from mcp_otel.propagation import env_carrier
 from mcp_otel.session import ClientSessionRecord, Endpoint
 from mcp_otel.telemetry import Telemetry, report_internal_error
@@ -90,15 +90,11 @@ def child_environment(
     return env
 
 
-def _server_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return kwargs.get("server", args[0] if args else None)
-
-
 def _with_child_env(
     args: tuple[Any, ...], kwargs: dict[str, Any], extra: Iterable[str]
 ) -> tuple[Any, Any, dict[str, str] | None, Any]:
     """``stdio_client`` arguments with a copy of the server parameters carrying the child's env."""
-    server = _server_argument(args, kwargs)
+    server = STDIO_CLIENT.get(args, kwargs, "server")
     copy = getattr(server, "model_copy", None)
     if copy is None or not hasattr(server, "env"):
         return args, kwargs, None, None
@@ -107,9 +103,8 @@ def _with_child_env(
     # model_copy(update=...) does not validate: the new object holds this very dict, which the connect
     # phase completes with the trace context before stdio_client reads it.
     replaced = copy(update={"env": env})
-    if "server" in kwargs or not args:
-        return args, {**kwargs, "server": replaced}, env, user_env
-    return (replaced, *args[1:]), kwargs, env, user_env
+    call_args, call_kwargs = STDIO_CLIENT.replace(args, kwargs, "server", replaced)
+    return call_args, call_kwargs, env, user_env
 
 
 def _add_trace_context(

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_otel._patching import Patcher
-from mcp_otel.adapters._native import quiet_get_tracer
+from mcp_otel.adapters._native import adopting_get_tracer
 from mcp_otel.adapters.mcp_v1_server import McpV1ServerAdapter
 
 
@@ -28,10 +28,12 @@ class FastMCPV3Adapter:
         self.server = server
 
     def apply(self, patcher: Patcher) -> None:
+        telemetry = self.server.telemetry
+
         def quiet(module: Any) -> None:
             original = getattr(module, "get_tracer", None)
             if original is not None:
-                patcher.replace(module, "get_tracer", quiet_get_tracer(original))
+                patcher.replace(module, "get_tracer", adopting_get_tracer(telemetry, original))
 
         patcher.on_import("fastmcp.client.telemetry", quiet)
         patcher.on_import("fastmcp.server.telemetry", quiet)

@@ -16,18 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_otel._patching import Patcher
-from mcp_otel.adapters._native import quiet_get_tracer
-from mcp_otel.adapters.mcp_v2_server import ACTIVE_CALL
+from mcp_otel.adapters._native import ACTIVE_CALL, adopting_get_tracer
+from mcp_otel.telemetry import Telemetry
 
 
 class FastMCPV4Adapter:
     """Patches fastmcp 4.x (lazily: fastmcp is imported after instrument() in most apps)."""
 
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+
     def apply(self, patcher: Patcher) -> None:
         def quiet(module: Any) -> None:
             original = getattr(module, "get_tracer", None)
             if original is not None:
-                patcher.replace(module, "get_tracer", quiet_get_tracer(original))
+                patcher.replace(module, "get_tracer", adopting_get_tracer(self.telemetry, original))
 
         def server_telemetry(module: Any) -> None:
             quiet(module)

@@ -5,33 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from mcp_otel import semconv
+from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel.adapters._client import (
     ClientHub,
     enter_layer,
+    exit_exception,
     exit_layer,
     url_transport,
     wrap_shared_transports,
 )
+from mcp_otel.adapters._native import claim_client_span, enabled, silenced
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.results import tool_result_error
 from mcp_otel.session import ClientSessionRecord, Endpoint, RequestInfo, start_client_operation
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
+# BaseSession.send_request(request, result_type, request_read_timeout_seconds=None, ...): FastMCP 3.x calls
+# it with keywords (its own trace-context path, proxies, background tasks), ClientSession positionally.
+_EXCLUDED = object()  # _start's answer for a request of an excluded method
+_SEND_REQUEST_FALLBACK = ("request", "result_type", "request_read_timeout_seconds")
 
-def describe_request(
-    instance: Any, request: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> RequestInfo:
+
+def describe_request(instance: Any, request: Any, timeout: Any) -> RequestInfo:
     root = getattr(request, "root", request)
     method = str(getattr(root, "method", "unknown"))
     params = getattr(root, "params", None)
     name = getattr(params, "name", None)
     uri = getattr(params, "uri", None)
-    timeout = kwargs.get("request_read_timeout_seconds", args[1] if len(args) > 1 else None)
     if timeout is None:
         timeout = getattr(instance, "_session_read_timeout_seconds", None)
     request_id = getattr(instance, "_request_id", None)
@@ -108,24 +112,27 @@ class McpV1ClientAdapter:
             stdio_sites=["mcp", "mcp.client.__main__", "fastmcp.client.transports.stdio"],
             memory_sites=["fastmcp.client.transports.memory"],
         )
+        self._init_args = Arguments.of_method(ClientSession, "__init__", ("read_stream",))
         patcher.wrap(ClientSession, "__init__", self._init)
         patcher.wrap(ClientSession, "__aenter__", self._aenter)
         patcher.wrap(ClientSession, "__aexit__", self._aexit)
         # Shared with ServerSession (server->client requests): filtered by isinstance in the wrapper.
         from mcp.shared.session import BaseSession
 
+        self._send_args = Arguments.of_method(BaseSession, "send_request", _SEND_REQUEST_FALLBACK)
         patcher.wrap(BaseSession, "send_request", self._send_request)
 
     # --- ClientSession lifecycle ------------------------------------------------------------------
     def _init(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
-        self._bind_session(instance, kwargs.get("read_stream", args[0] if args else None))
+        self._bind_session(instance, args, kwargs)
         return result
 
     @guarded
-    def _bind_session(self, session: Any, read_stream: Any) -> None:
+    def _bind_session(self, session: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         from mcp_otel.session import OPENING
 
+        read_stream = self._init_args.get(args, kwargs, "read_stream")
         record = OPENING.get() or self.hub.record_for_stream(read_stream)
         if record is not None:
             self.hub.attach(session, record)
@@ -145,8 +152,7 @@ class McpV1ClientAdapter:
 
     async def _aexit(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         layer = self.hub.take_layer(instance)
-        exc = args[1] if len(args) > 1 else kwargs.get("exc_val")
-        return await exit_layer(layer, lambda: wrapped(*args, **kwargs), exc)
+        return await exit_layer(layer, lambda: wrapped(*args, **kwargs), exit_exception(args, kwargs))
 
     # --- requests ---------------------------------------------------------------------------------
     async def _send_request(
@@ -157,42 +163,51 @@ class McpV1ClientAdapter:
         started = self._start(instance, args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
-        op, record, call_args = started
+        if started is _EXCLUDED:
+            with silenced():  # FastMCP's own span for it too (DESIGN rule 2)
+                return await wrapped(*args, **kwargs)
+        op, record, request, call_args, call_kwargs = started
         with op.activate():
             try:
-                result = await wrapped(*call_args, **kwargs)
+                result = await wrapped(*call_args, **call_kwargs)
             except BaseException as exc:
                 op.finish(classify(exc))
                 raise
-        self._finished(op, record, call_args[0], result)
+        self._finished(op, record, request, result)
         return result
 
     def _start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        binding = self._send_args
         try:
-            if not is_instrumentation_enabled():
+            if not enabled():
                 return None
-            request = args[0] if args else kwargs["request"]
-            info = describe_request(instance, request, args[1:] if args else (), kwargs)
+            request = binding.get(args, kwargs, "request")
+            info = describe_request(
+                instance, request, binding.get(args, kwargs, "request_read_timeout_seconds")
+            )
             if info.method in self.telemetry.config.excluded_methods:
-                return None
+                return _EXCLUDED
             record = self.hub.record_for(instance)
             if record is not None:
                 op = record.start_request(info)
             else:
                 op = start_client_operation(self.telemetry, info, {}, None, None, None)
+            claim_client_span(info.method, op.span)
         except Exception:
             report_internal_error("mcp_v1._start")
             return None
         # The span is started: a fault in the injection must not lose it (it would never end).
-        call_args = args
+        call_args, call_kwargs = args, kwargs
         try:
-            if self.telemetry.config.propagate and args:
+            if self.telemetry.config.propagate and request is not None:
                 carrier = inject_carrier(op.context)
                 if carrier:
-                    call_args = (_RequestWithMeta(args[0], carrier), *args[1:])
+                    call_args, call_kwargs = binding.replace(
+                        args, kwargs, "request", _RequestWithMeta(request, carrier)
+                    )
         except Exception:
             report_internal_error("mcp_v1._start")
-        return op, record, call_args
+        return op, record, request, call_args, call_kwargs
 
     @guarded
     def _finished(self, op: Any, record: ClientSessionRecord | None, request: Any, result: Any) -> None:

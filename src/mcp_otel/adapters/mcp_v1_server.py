@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-
+from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
+from mcp_otel.adapters._client import exit_exception
+from mcp_otel.adapters._native import ACTIVE_CALL, enabled, silenced
 from mcp_otel.adapters._server import ServerHub, TransportBinding, describe_http, request_info
 from mcp_otel.server import (
     IncomingRequest,
@@ -38,6 +39,9 @@ _STDIO_IMPORT_SITES = [
     "fastmcp.server.mixins.transport",
 ]
 _INVALID_PARAMS = -32602
+_EXCLUDED = object()  # the answer for a request of an excluded method
+# RequestResponder.respond(response)
+_RESPOND = Arguments(("response",))
 
 
 class McpV1ServerAdapter:
@@ -59,6 +63,13 @@ class McpV1ServerAdapter:
         from mcp.shared.session import RequestResponder
 
         self.hub.apply_transports(patcher, _STDIO_IMPORT_SITES, capture_http=True)
+        self._session_args = Arguments.of_method(
+            ServerSession, "__init__", ("read_stream", "write_stream", "init_options", "stateless")
+        )
+        self._received_args = Arguments.of_method(ServerSession, "_received_request", ("responder",))
+        self._handle_args = Arguments.of_method(
+            Server, "_handle_request", ("message", "req", "session", "lifespan_context", "raise_exceptions")
+        )
         patcher.wrap(ServerSession, "__init__", self._session_init)
         patcher.wrap(ServerSession, "__aenter__", self._session_aenter)
         patcher.wrap(ServerSession, "__aexit__", self._session_aexit)
@@ -74,8 +85,8 @@ class McpV1ServerAdapter:
 
     @guarded
     def _remember_session(self, session: Any, args: Any, kwargs: Any) -> None:
-        read_stream = kwargs.get("read_stream", args[0] if args else None)
-        stateless = bool(kwargs.get("stateless", args[3] if len(args) > 3 else False))
+        read_stream = self._session_args.get(args, kwargs, "read_stream")
+        stateless = bool(self._session_args.get(args, kwargs, "stateless", False))
         self._pending.set(session, (self.hub.binding_for(read_stream), stateless))
 
     async def _session_aenter(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -104,7 +115,7 @@ class McpV1ServerAdapter:
         try:
             pending = self._pending.pop(session)
             binding, stateless = pending if pending is not None else (None, False)
-            if stateless or (binding is not None and binding.stateless) or not is_instrumentation_enabled():
+            if stateless or (binding is not None and binding.stateless) or not enabled():
                 return None
             record = ServerSessionRecord(
                 self.telemetry, binding.session_info() if binding is not None else ServerSessionInfo()
@@ -127,16 +138,15 @@ class McpV1ServerAdapter:
                 record.end(exc)
             raise
         if record is not None:
-            exc = args[1] if len(args) > 1 else kwargs.get("exc_val")
+            exc = exit_exception(args, kwargs)
             record.end(exc if not result else None)
         return result
 
     # --- requests ---------------------------------------------------------------------------------
     async def received_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """``ServerSession._received_request`` (and fastmcp 3.x's override): initialize, early refusals."""
-        responder = kwargs.get("responder", args[0] if args else None)
-        root = getattr(getattr(responder, "request", None), "root", None)
-        if type(root).__name__ != "InitializeRequest" or self._calls.get(responder) is not None:
+        responder, root, initialize = self._received(args, kwargs)
+        if not initialize:
             try:
                 return await wrapped(*args, **kwargs)
             except Exception:
@@ -150,24 +160,52 @@ class McpV1ServerAdapter:
 
     async def _handle_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """``Server._handle_request(message, req, session, lifespan_context, raise_exceptions)``."""
-        message = kwargs.get("message", args[0] if args else None)
-        req = kwargs.get("req", args[1] if len(args) > 1 else None)
-        session = kwargs.get("session", args[2] if len(args) > 2 else None)
-        call = self._start(session, message, req)
+        call = self._start_handled(args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
+        if call is _EXCLUDED:
+            with silenced():  # FastMCP's own SERVER span for it too (DESIGN rule 2)
+                return await wrapped(*args, **kwargs)
         # No response went out: the client cancelled the request (or the transport closed first).
         return await _run_call(call, wrapped, args, kwargs, unanswered=call.cancelled)
 
     async def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = self._calls.get(instance)
-        if call is not None and not call.finished:
-            _record_response(call, kwargs.get("response", args[0] if args else None))
+        self._responded(instance, args, kwargs)
         return await wrapped(*args, **kwargs)
+
+    @guarded
+    def _responded(self, responder: Any, args: Any, kwargs: Any) -> None:
+        call = self._calls.get(responder)
+        if call is not None and not call.finished:
+            _record_response(call, _RESPOND.get(args, kwargs, "response"))
+
+    def _received(self, args: Any, kwargs: Any) -> tuple[Any, Any, bool]:
+        """(responder, request root, whether it is an initialize this wrapper traces)."""
+        try:
+            responder = self._received_args.get(args, kwargs, "responder")
+            root = getattr(getattr(responder, "request", None), "root", None)
+            initialize = type(root).__name__ == "InitializeRequest" and self._calls.get(responder) is None
+            return responder, root, initialize
+        except Exception:
+            report_internal_error("mcp_v1_server._received")
+            return None, None, False
+
+    def _start_handled(self, args: Any, kwargs: Any) -> Any:
+        try:
+            binding = self._handle_args
+            message = binding.get(args, kwargs, "message")
+            req = binding.get(args, kwargs, "req")
+            session = binding.get(args, kwargs, "session")
+            if enabled() and str(getattr(req, "method", "")) in self.telemetry.config.excluded_methods:
+                return _EXCLUDED
+        except Exception:
+            report_internal_error("mcp_v1_server._start_handled")
+            return None
+        return self._start(session, message, req)
 
     def _start(self, session: Any, responder: Any, req: Any) -> ServerCall | None:
         try:
-            if responder is None or not is_instrumentation_enabled():
+            if responder is None or not enabled():
                 return None
             incoming = self._describe(session, responder, req)
             call = start_server_call(self.telemetry, incoming, self._sessions.get(session))
@@ -180,7 +218,7 @@ class McpV1ServerAdapter:
 
     @guarded
     def _refused(self, session: Any, responder: Any, root: Any) -> None:
-        if responder is None or self._calls.get(responder) is not None or not is_instrumentation_enabled():
+        if responder is None or self._calls.get(responder) is not None or not enabled():
             return
         call = self._start(session, responder, root)
         if call is not None:
@@ -233,12 +271,16 @@ def _record_response(call: ServerCall, response: Any) -> None:
 
 async def _run_call(call: Any, wrapped: Any, args: Any, kwargs: Any, *, unanswered: Any) -> Any:
     """Run a request handler under its SERVER span; ``unanswered`` ends a call no response finished."""
-    with call.activate():
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.failed(exc)
-            raise
+    token = ACTIVE_CALL.set(call)  # FastMCP's own SERVER span for this request is folded into ours
+    try:
+        with call.activate():
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.failed(exc)
+                raise
+    finally:
+        ACTIVE_CALL.reset(token)
     if not call.finished:
         unanswered()
     return result

@@ -10,14 +10,15 @@ made to hand back our span instead, so there is exactly one CLIENT span per requ
 from __future__ import annotations
 
 import weakref
+from contextlib import nullcontext
 from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import INVALID_SPAN, SpanKind
 
 from mcp_otel import semconv
+from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import (
@@ -25,10 +26,19 @@ from mcp_otel.adapters._client import (
     ClientHub,
     endpoint_for_url,
     enter_layer,
+    exit_exception,
     exit_layer,
     stdio_endpoint,
     url_transport,
     wrap_shared_transports,
+)
+from mcp_otel.adapters._native import (
+    OTEL_SPAN,
+    AdoptedSpan,
+    claim_client_span,
+    enabled,
+    is_silenced,
+    silenced,
 )
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier, merged_meta
@@ -43,15 +53,20 @@ from mcp_otel.session import (
 )
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
+_EXCLUDED = object()  # _start's answer for a request of an excluded method
 # The request span our send_raw_request wrapper opened in this task, for the SDK's otel_span to adopt.
 _PENDING_CLIENT_OP: ContextVar[Operation | None] = ContextVar("mcp_otel_pending_client_op", default=None)
 
 
+# send_raw_request(method, params, opts=None) on both dispatchers, and JSONRPCDispatcher.notify (same shape).
+SEND_RAW_REQUEST = Arguments(("method", "params", "opts"))
+
+
 def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestInfo:
     """A raw ``send_raw_request(method, params, opts)`` call."""
-    method = str(kwargs.get("method", args[0] if args else "unknown"))
-    params = kwargs.get("params", args[1] if len(args) > 1 else None)
-    opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
+    method = str(SEND_RAW_REQUEST.get(args, kwargs, "method", "unknown"))
+    params = SEND_RAW_REQUEST.get(args, kwargs, "params")
+    opts = SEND_RAW_REQUEST.get(args, kwargs, "opts")
     get = params.get if isinstance(params, dict) else (lambda _key: None)
     name = get("name")
     uri = get("uri")
@@ -78,10 +93,10 @@ def _with_trace_meta(op: Operation, args: Any, kwargs: Any) -> tuple[Any, Any]:
     carrier = inject_carrier(op.context)
     if not carrier:
         return args, kwargs
-    params = kwargs.get("params", args[1] if len(args) > 1 else None)
+    params = SEND_RAW_REQUEST.get(args, kwargs, "params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     new_params = {**(params if isinstance(params, dict) else {}), "_meta": merged_meta(meta, carrier)}
-    return _replace_params(args, kwargs, new_params)
+    return SEND_RAW_REQUEST.replace(args, kwargs, "params", new_params)
 
 
 class McpV2ClientAdapter:
@@ -128,6 +143,7 @@ class McpV2ClientAdapter:
         patcher.wrap(Client, "__aenter__", self._client_aenter)
         patcher.wrap(Client, "__aexit__", self._aexit)
         patcher.wrap(Client, "_build_session", self._client_connect)
+        self._session_args = Arguments.of_method(ClientSession, "__init__", ("read_stream",))
         patcher.wrap(ClientSession, "__init__", self._session_init)
         patcher.wrap(ClientSession, "__aenter__", self._session_aenter)
         patcher.wrap(ClientSession, "__aexit__", self._aexit)
@@ -179,7 +195,7 @@ class McpV2ClientAdapter:
         dispatcher = getattr(session, "_dispatcher", None)
         if dispatcher is not None:
             self._dispatchers.set(dispatcher, weakref.ref(session))
-        read_stream = kwargs.get("read_stream", args[0] if args else None)
+        read_stream = self._session_args.get(args, kwargs, "read_stream")
         if read_stream is None:
             read_stream = getattr(dispatcher, "_read_stream", None)
         record = OPENING.get() or self.hub.record_for_stream(read_stream)
@@ -199,8 +215,7 @@ class McpV2ClientAdapter:
 
     async def _aexit(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         layer = self.hub.take_layer(instance)
-        exc = args[1] if len(args) > 1 else kwargs.get("exc_val")
-        return await exit_layer(layer, lambda: wrapped(*args, **kwargs), exc)
+        return await exit_layer(layer, lambda: wrapped(*args, **kwargs), exit_exception(args, kwargs))
 
     def _adopt(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         result = wrapped(*args, **kwargs)
@@ -227,6 +242,9 @@ class McpV2ClientAdapter:
         started = self._start(instance, args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
+        if started is _EXCLUDED:
+            with silenced():  # the SDK's own span for it too (DESIGN rule 2)
+                return await wrapped(*args, **kwargs)
         op, record, method, args, kwargs = started
         # Pending for the SDK's otel_span to adopt (JSON-RPC dispatcher); the span is current meanwhile.
         token = _PENDING_CLIENT_OP.set(op)
@@ -248,17 +266,18 @@ class McpV2ClientAdapter:
         try:
             ref = self._dispatchers.get(dispatcher)
             session = ref() if ref is not None else None
-            if session is None or not is_instrumentation_enabled():
+            if session is None or not enabled():
                 return None
             info = describe_request(args, kwargs)
             if info.method in self.telemetry.config.excluded_methods:
-                return None
+                return _EXCLUDED
             record = self.hub.record_for(session)
             if record is not None:
                 record.refresh_session_id()
                 op = record.start_request(info)
             else:
                 op = start_client_operation(self.telemetry, info, {}, None, None, None)
+            claim_client_span(info.method, op.span)
         except Exception:
             report_internal_error("mcp_v2._start")
             return None
@@ -266,7 +285,7 @@ class McpV2ClientAdapter:
         try:
             if info.method == "server/discover":
                 # The probe proposes a version in its _meta envelope; the session adopts one only later.
-                _set_proposed_version(op, kwargs.get("params", args[1] if len(args) > 1 else None))
+                _set_proposed_version(op, SEND_RAW_REQUEST.get(args, kwargs, "params"))
             # The JSON-RPC dispatcher injects the context itself, inside the span it adopts from us; the
             # in-process one does not inject, so we do.
             if self.telemetry.config.propagate and not hasattr(dispatcher, "_pending"):
@@ -297,36 +316,30 @@ class McpV2ClientAdapter:
 
     def _notify(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """mcp 2.x sends a courtesy ``notifications/cancelled`` when a request times out or is cancelled."""
-        method = kwargs.get("method", args[0] if args else None)
-        if method == "notifications/cancelled":
-            _note_cancel_sent(kwargs.get("params", args[1] if len(args) > 1 else None))
+        _note_cancel_sent(args, kwargs)
         return wrapped(*args, **kwargs)
 
     def _otel_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        op = _PENDING_CLIENT_OP.get()
-        if op is None or kwargs.get("kind") != SpanKind.CLIENT:
+        stand_in = self._client_stand_in(args, kwargs)
+        if stand_in is None:
             return wrapped(*args, **kwargs)
-        _PENDING_CLIENT_OP.set(None)  # one adoption per request; the wrapper's reset restores the outer value
-        return _AdoptedSpan(op, kwargs.get("attributes"))
+        return nullcontext(stand_in)
 
-
-class _AdoptedSpan:
-    """Stand-in for the SDK's span: our request span, already current; the SDK only annotates it."""
-
-    __slots__ = ("_attributes", "_op")
-
-    def __init__(self, op: Operation, attributes: Any) -> None:
-        self._op = op
-        self._attributes = attributes
-
-    def __enter__(self) -> Any:
-        attributes = self._attributes
-        if isinstance(attributes, dict) and (request_id := attributes.get(semconv.JSONRPC_REQUEST_ID)):
-            self._op.set_attribute(semconv.JSONRPC_REQUEST_ID, str(request_id))
-        return self._op.span
-
-    def __exit__(self, *exc_info: Any) -> None:
-        return None
+    def _client_stand_in(self, args: Any, kwargs: Any) -> Any:
+        """The SDK's ``MCP send`` span: folded into our request span (already current), or silenced."""
+        try:
+            if OTEL_SPAN.get(args, kwargs, "kind") != SpanKind.CLIENT:
+                return None
+            op = _PENDING_CLIENT_OP.get()
+            if op is None:
+                return INVALID_SPAN if is_silenced() else None
+            _PENDING_CLIENT_OP.set(None)  # one adoption per request; the wrapper's reset restores the outer
+            span = AdoptedSpan(self.telemetry, op.span)
+            span.set_attributes(OTEL_SPAN.get(args, kwargs, "attributes"))
+            return span
+        except Exception:
+            report_internal_error("mcp_v2._client_stand_in")
+            return None
 
 
 def _no_injection(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
@@ -345,19 +358,16 @@ def _set_proposed_version(op: Operation, params: Any) -> None:
 
 
 @guarded
-def _note_cancel_sent(params: Any) -> None:
+def _note_cancel_sent(args: Any, kwargs: Any) -> None:
+    if SEND_RAW_REQUEST.get(args, kwargs, "method") != "notifications/cancelled":
+        return
+    params = SEND_RAW_REQUEST.get(args, kwargs, "params")
     # The timed-out request's span is still current here (the dispatcher sends the cancel from inside it).
     span = trace.get_current_span()
     scope = getattr(span, "instrumentation_scope", None)
     if span.is_recording() and getattr(scope, "name", None) == semconv.SCOPE_NAME:
         reason = params.get("reason") if isinstance(params, dict) else None
         span.add_event(semconv.EVENT_CANCEL_SENT, {semconv.CANCEL_REASON: str(reason or "")})
-
-
-def _replace_params(args: tuple[Any, ...], kwargs: dict[str, Any], params: Any) -> tuple[Any, Any]:
-    if "params" in kwargs or len(args) < 2:
-        return args, {**kwargs, "params": params}
-    return (args[0], params, *args[2:]), kwargs
 
 
 def _bind_transport(record: ClientSessionRecord, transport: Any) -> None:

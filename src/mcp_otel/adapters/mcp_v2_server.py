@@ -14,18 +14,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import INVALID_SPAN, SpanKind
 
 from mcp_otel import semconv
+from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
+from mcp_otel.adapters._native import (
+    ACTIVE_CALL,
+    NESTED,
+    OTEL_SPAN,
+    close_server_stand_in,
+    enabled,
+    open_server_stand_in,
+    silenced,
+)
 from mcp_otel.adapters._server import ServerHub, describe_http, request_info
 from mcp_otel.server import (
     IncomingRequest,
@@ -45,10 +52,11 @@ _STDIO_IMPORT_SITES = [
     "fastmcp.server.mixins.transport",
 ]
 
+_EXCLUDED = object()  # _start's answer for a request of an excluded method
+# serve_dual_era_loop / serve_loop(server, read_stream, write_stream, *, lifespan_state, session_id, ...)
+_SERVE = Arguments(("server", "read_stream", "write_stream"), ("lifespan_state", "session_id"))
 # The server session whose serving loop runs in this task (while a serve_* function builds its Connection).
 _SERVING: ContextVar[ServerSessionRecord | None] = ContextVar("mcp_otel_serving", default=None)
-# The SERVER call of the request being handled in this context (fastmcp 4 reads it, see fastmcp_v4).
-ACTIVE_CALL: ContextVar[ServerCall | None] = ContextVar("mcp_otel_active_server_call", default=None)
 
 
 class McpV2ServerAdapter:
@@ -75,8 +83,15 @@ class McpV2ServerAdapter:
             "mcp.server.runner", "serve_loop", ["mcp.server.streamable_http_manager"], self._serve
         )
         patcher.wrap(Connection, "__init__", self._connection_init)
+        self._on_request_args = Arguments.of_method(ServerRunner, "_on_request", ("dctx", "method", "params"))
         patcher.wrap(ServerRunner, "_on_request", self._on_request)
-        patcher.wrap(server_otel, "otel_span", _silenced_server_span)
+        patcher.wrap(server_otel, "otel_span", self._server_otel_span)
+
+    def _server_otel_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """``mcp.server._otel.otel_span``: the SDK middleware's SERVER span is folded into ours."""
+        if OTEL_SPAN.get(args, kwargs, "kind") != SpanKind.SERVER:
+            return wrapped(*args, **kwargs)
+        return _SdkServerSpan(self.telemetry, wrapped, args, kwargs)
 
     # --- sessions ---------------------------------------------------------------------------------
     async def _serve(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -99,11 +114,11 @@ class McpV2ServerAdapter:
 
     def _open_session(self, args: Any, kwargs: Any) -> ServerSessionRecord | None:
         try:
-            if not is_instrumentation_enabled():
+            if not enabled():
                 return None
-            read_stream = kwargs.get("read_stream", args[1] if len(args) > 1 else None)
+            read_stream = _SERVE.get(args, kwargs, "read_stream")
             binding = self.hub.binding_for(read_stream)
-            session_id = kwargs.get("session_id")
+            session_id = _SERVE.get(args, kwargs, "session_id")
             info = (
                 binding.session_info(str(session_id) if session_id else None)
                 if binding is not None
@@ -136,6 +151,9 @@ class McpV2ServerAdapter:
         call = self._start(instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
+        if call is _EXCLUDED:
+            with silenced():  # the SDK middleware's and FastMCP's spans for it too (DESIGN rule 2)
+                return await wrapped(*args, **kwargs)
         token = ACTIVE_CALL.set(call)
         try:
             with call.activate():
@@ -149,13 +167,16 @@ class McpV2ServerAdapter:
         _record_result(call, result)
         return result
 
-    def _start(self, runner: Any, args: Any, kwargs: Any) -> ServerCall | None:
+    def _start(self, runner: Any, args: Any, kwargs: Any) -> Any:
         try:
-            if not is_instrumentation_enabled():
+            if not enabled():
                 return None
-            dctx = kwargs.get("dctx", args[0] if args else None)
-            method = str(kwargs.get("method", args[1] if len(args) > 1 else "unknown"))
-            params = kwargs.get("params", args[2] if len(args) > 2 else None)
+            binding = self._on_request_args
+            dctx = binding.get(args, kwargs, "dctx")
+            method = str(binding.get(args, kwargs, "method", "unknown"))
+            if method in self.telemetry.config.excluded_methods:
+                return _EXCLUDED
+            params = binding.get(args, kwargs, "params")
             get = params.get if isinstance(params, dict) else (lambda _key: None)
             incoming = IncomingRequest(
                 info=request_info(method, getattr(dctx, "request_id", None), get),
@@ -196,14 +217,32 @@ def _record_result(call: ServerCall, result: Any) -> None:
         report_internal_error("mcp_v2_server._record_result")
 
 
-def _silenced_server_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``mcp.server._otel.otel_span``: the SDK middleware's SERVER span; ours replaces it."""
-    if kwargs.get("kind") == SpanKind.SERVER:
-        return _no_span()
-    return wrapped(*args, **kwargs)
+class _SdkServerSpan:
+    """The SDK middleware's ``otel_span(...)`` context manager: our span adopting it, or the SDK's own."""
 
+    __slots__ = ("_args", "_inner", "_kwargs", "_telemetry", "_token", "_wrapped")
 
-@contextmanager
-def _no_span() -> Iterator[Any]:
-    # Non-recording and never made current: the SDK's bookkeeping on it is a no-op, the context untouched.
-    yield INVALID_SPAN
+    def __init__(self, telemetry: Telemetry, wrapped: Any, args: Any, kwargs: Any) -> None:
+        self._telemetry = telemetry
+        self._wrapped = wrapped
+        self._args = args
+        self._kwargs = kwargs
+        self._inner: Any = None
+        self._token: Any = None
+
+    def __enter__(self) -> Any:
+        attributes = OTEL_SPAN.get(self._args, self._kwargs, "attributes")
+        # Notifications are not requests: the contract records them as session events (DESIGN lifecycle),
+        # so the SDK's SERVER span for one is dropped as before.
+        stand_in, self._token = open_server_stand_in(self._telemetry, attributes, unmatched=INVALID_SPAN)
+        if stand_in is not None and stand_in is not NESTED:
+            return stand_in
+        # suppressed: the SDK's span as without mcp-otel
+        self._inner = self._wrapped(*self._args, **self._kwargs)
+        return self._inner.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        close_server_stand_in(self._token)
+        if self._inner is not None:
+            return self._inner.__exit__(*exc_info)
+        return None
