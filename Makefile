@@ -10,6 +10,7 @@ lint:
 	scripts/lint.sh
 bench:
 	@for e in v1 v2; do venv=$$(scripts/bootstrap.sh $$e) && $$venv/bin/python benchmarks/overhead.py && $$venv/bin/python benchmarks/overhead.py --transport stdio; done
+	@scripts/bootstrap.sh v1 >/dev/null && venv=$$(scripts/bootstrap.sh v2) && $$venv/bin/python benchmarks/startup.py --envs v1 v2
 # The newest mcp, fastmcp and OpenTelemetry from the index (not in CI: run it daily or before a release).
 test-latest:
 	scripts/test-latest.sh

@@ -276,11 +276,6 @@ async def test_http_failure_urls_are_scrubbed(status: int) -> None:
 
 
 @pytest.mark.skipif(not available("fastmcp"), reason="fastmcp is not installed in this environment")
-@pytest.mark.xfail(
-    strict=True,
-    reason="known residual (issue 11): FastMCP's own INTERNAL 'delegate' span of a mounted server records "
-    "the exception (event with message and stack) and str(exc) as status; see /work/notes/leaks.md",
-)
 async def test_mounted_fastmcp_server_delegate_span() -> None:
     from fastmcp import FastMCP
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from collections.abc import Callable, Iterable
@@ -54,8 +53,16 @@ class Patcher:
         the importing module, so patching the defining module alone misses those call sites (hookpoints
         0.1). Sites not yet imported are patched when they are, through a post-import hook.
         """
-        module = sys.modules.get(defining_module) or _import(defining_module)
-        if module is None or not hasattr(module, name):
+        module = sys.modules.get(defining_module)
+        if module is None:
+            # Not imported yet: patched when it is (no call site can have bound the name before). Importing
+            # it here would put its own imports on every instrumented process's start-up (mcp 1.x's
+            # websocket client imports `websockets`: ~10 ms).
+            self.on_import(
+                defining_module, lambda mod: self.wrap_function(defining_module, name, import_sites, wrapper)
+            )
+            return
+        if not hasattr(module, name):
             return
         original = getattr(module, name)
         proxy = wrapt.FunctionWrapper(original, self._gate(wrapper))
@@ -139,11 +146,3 @@ _DISPATCHERS: set[str] = set()
 def _dispatch_import(module: Any) -> None:
     for hook in list(_PENDING_IMPORT_HOOKS.pop(module.__name__, ())):
         hook(module)
-
-
-def _import(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except Exception:
-        _logger.debug("mcp-otel: cannot import %s", name, exc_info=True)
-        return None

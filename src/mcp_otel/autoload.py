@@ -11,10 +11,11 @@ every interpreter start; while the variable is unset that line costs a dictionar
 2. When ``mcp`` is imported, ``McpInstrumentor`` is applied (unless ``opentelemetry-instrument`` or the
    application already did it) and a one-shot trigger is put on the API's proxy tracer.
 3. When the first span starts, and only if the application has not set a tracer provider by then, the SDK
-   is configured from the standard ``OTEL_*`` variables by the SDK's own configurator (resource, sampler,
-   OTLP over gRPC or HTTP/protobuf, headers, ...). Deciding this late lets an application that sets its
-   providers in ``main()`` after importing ``mcp`` keep them. The providers the SDK creates shut down (and
-   flush) at interpreter exit.
+   is configured from the standard ``OTEL_*`` variables (resource, sampler, OTLP over gRPC or
+   HTTP/protobuf, headers, ...; see `_configure_sdk`), the exporters are built in a background thread, and
+   mcp_otel.shutdown takes charge of exit (bounded by ``MCP_OTEL_SHUTDOWN_TIMEOUT``), SIGTERM, MCP server
+   stops, and of handing over to a provider the application sets later. Deciding this late lets an
+   application that sets its providers in ``main()`` after importing ``mcp`` keep them from the start.
 
 Defaults on top of the SDK's (each overridden by setting the variable):
 
@@ -203,7 +204,23 @@ def _on_mcp_imported(module: Any) -> None:
     instrumentor = McpInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry or instrumentor.busy:
         return  # opentelemetry-instrument (which imports mcp while it instruments) or the application
-    instrumentor.instrument(_mcp_otel_autoload=True)
+    if _dependencies_met():  # the same check as BaseInstrumentor's, without importlib.metadata.version()
+        instrumentor.instrument(_mcp_otel_autoload=True, skip_dep_check=True)
+
+
+def _dependencies_met() -> bool:
+    """``McpInstrumentor.instrumentation_dependencies()`` satisfied (read from the metadata headers only)."""
+    from packaging.requirements import Requirement  # imported by BaseInstrumentor already
+
+    from mcp_otel.package import _instruments, installed_version
+
+    for spec in _instruments:
+        requirement = Requirement(spec)
+        found = installed_version(requirement.name)
+        if found is None or not requirement.specifier.contains(found, prereleases=True):
+            _logger().error("mcp-otel: %r is required, found %s; MCP is not instrumented", spec, found)
+            return False
+    return True
 
 
 # --- 3. SDK configuration at the first span ---------------------------------------------------------------
@@ -280,8 +297,23 @@ def ensure_sdk() -> bool:
 
 
 def _configure_sdk() -> bool:
+    """Build and set the SDK's providers from the ``OTEL_*`` variables; mcp_otel.shutdown takes charge.
+
+    Built here rather than by the SDK's ``_OTelSDKConfigurator`` (which mcp-otel used before) because the
+    configurator imports and builds every exporter on the spot (OTLP/gRPC: ~100 ms, on the first span's
+    path) and registers exit handlers that can hang for ``OTEL_EXPORTER_OTLP_TIMEOUT`` (10 s) when the
+    endpoint is down. Here only the public SDK classes are used; each exporter sits in an
+    ``ExporterGuard`` that builds it in a background thread; exit is bounded by
+    ``MCP_OTEL_SHUTDOWN_TIMEOUT``. Honoured as by the SDK's configurator: ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER``
+    (entry-point names, ``otlp`` by ``OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL``, ``console`` to stderr),
+    ``OTEL_TRACES_SAMPLER[_ARG]`` (entry-point samplers too), ``OTEL_PYTHON_ID_GENERATOR``, the resource
+    variables and detectors, ``OTEL_BSP_*``, ``OTEL_METRIC_EXPORT_*``, the OTLP exporters' own variables and
+    ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED``.
+    """
     try:
-        from opentelemetry.sdk._configuration import _initialize_components, _OTelSDKConfigurator
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
     except ImportError:
         _logger().warning(
             "mcp-otel: %s is set but opentelemetry-sdk is not installed (pip install 'mcp-otel[sdk]'); "
@@ -289,20 +321,213 @@ def _configure_sdk() -> bool:
             ENV_AUTO_INSTRUMENT,
         )
         return False
-    import inspect
+    from opentelemetry import trace
 
+    from mcp_otel import shutdown
     from mcp_otel.version import __version__
 
-    options: dict[str, Any] = {
-        "auto_instrumentation_version": __version__,
-        "trace_exporter_names": default_exporter_names("traces"),
-        "metric_exporter_names": default_exporter_names("metrics"),
-        "resource_attributes": default_resource_attributes(),
-        "exporter_args_map": _console_to_stderr(),
-    }
-    accepted = inspect.signature(_initialize_components).parameters
-    _OTelSDKConfigurator().configure(**{k: v for k, v in options.items() if k in accepted})
+    attributes: dict[str, Any] = {"telemetry.auto.version": __version__, **default_resource_attributes()}
+    resource = Resource.create(attributes)
+    guards: list[Any] = []
+
+    class ManagedTracerProvider(TracerProvider):  # type: ignore[misc]
+        """Remembers the tracers it gives out, so proxies can let go of them at a hand-over."""
+
+        def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+            tracer = super().get_tracer(*args, **kwargs)
+            shutdown.remember_tracer(tracer)
+            return tracer
+
+    tracer_provider = ManagedTracerProvider(resource=resource, shutdown_on_exit=False, **_sampling_options())
+    for name in exporter_names("traces"):
+        guard = shutdown.ExporterGuard(
+            "traces", name, _exporter_factory("traces", name), SpanExportResult.FAILURE
+        )
+        guards.append(guard)
+        tracer_provider.add_span_processor(BatchSpanProcessor(guard))
+    providers: dict[str, Any] = {"traces": tracer_provider}
+    providers["metrics"] = _metrics_provider(resource, guards)
+    providers["logs"] = _logs_provider(resource, guards)
+    trace.set_tracer_provider(tracer_provider)
+    if providers["metrics"] is not None:
+        from opentelemetry import metrics
+
+        metrics.set_meter_provider(providers["metrics"])
+    if providers["logs"] is not None:
+        from opentelemetry._logs import set_logger_provider
+
+        set_logger_provider(providers["logs"])
+    shutdown.manage(providers, guards)
+    if guards:
+        shutdown.build_in_background(guards)
     return True
+
+
+def exporter_names(signal: str) -> list[str]:
+    """The exporters for ``signal``: ``OTEL_{SIGNAL}_EXPORTER`` or our default, ``otlp`` resolved."""
+    raw = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "")
+    names = [n.strip() for n in raw.split(",") if n.strip()] if raw.strip() else []
+    if [n.lower() for n in names] == ["none"]:
+        return []
+    if not names and signal != "logs":  # logs only when asked for, as with the SDK's configurator
+        names = default_exporter_names(signal)
+    resolved = [_otlp_entry_point(signal) if n == "otlp" else n for n in names if n.lower() != "none"]
+    return list(dict.fromkeys(resolved))
+
+
+def _entry_point(group: str, name: str) -> Any:
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=group, name=name):
+        return entry.load()
+    raise RuntimeError(f"no {name!r} in entry point group {group!r}")
+
+
+_CONSOLE = {
+    "traces": ("opentelemetry.sdk.trace.export", "ConsoleSpanExporter"),
+    "metrics": ("opentelemetry.sdk.metrics.export", "ConsoleMetricExporter"),
+    "logs": ("opentelemetry.sdk._logs.export", "ConsoleLogRecordExporter"),
+}
+
+
+def _exporter_factory(signal: str, name: str) -> Callable[[], Any]:
+    """Builds the named exporter (console ones print to stderr: a stdio server's stdout is its protocol)."""
+
+    def build() -> Any:
+        if name == "console":
+            import importlib
+
+            module = importlib.import_module(_CONSOLE[signal][0])
+            cls = getattr(module, _CONSOLE[signal][1], None) or module.ConsoleLogExporter
+            return cls(out=sys.stderr)
+        return _entry_point(f"opentelemetry_{signal}_exporter", name)()
+
+    return build
+
+
+def _sampling_options() -> dict[str, Any]:
+    """``sampler`` / ``id_generator`` for entry-point ones; the SDK reads its built-in samplers itself."""
+    options: dict[str, Any] = {}
+    try:
+        sampler = os.environ.get("OTEL_TRACES_SAMPLER", "").strip()
+        from opentelemetry.sdk.trace import sampling
+
+        if sampler and sampler not in getattr(sampling, "_KNOWN_SAMPLERS", {}):
+            factory = _entry_point("opentelemetry_traces_sampler", sampler)
+            options["sampler"] = factory(os.environ.get("OTEL_TRACES_SAMPLER_ARG"))
+        id_generator = os.environ.get("OTEL_PYTHON_ID_GENERATOR", "").strip()
+        if id_generator and id_generator != "random":
+            options["id_generator"] = _entry_point("opentelemetry_id_generator", id_generator)()
+    except Exception:
+        _logger().warning("mcp-otel: ignoring OTEL_TRACES_SAMPLER / OTEL_PYTHON_ID_GENERATOR", exc_info=True)
+    return options
+
+
+_OTLP_METRIC_EXPORTERS = ("otlp_proto_grpc", "otlp_proto_http")
+
+
+def otlp_metric_preferences() -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """The temporality and aggregation the OTLP metric exporters prefer, from the same variables.
+
+    Mirrors ``OTLPMetricExporterMixin._get_temporality`` / ``_get_aggregation`` (SDK 1.27-1.45) so that
+    the reader can be built before the exporter is (the reader reads them at construction); a test checks
+    the mirror against the real exporters.
+    """
+    from opentelemetry.sdk.metrics import (
+        Counter,
+        Histogram,
+        ObservableCounter,
+        ObservableGauge,
+        ObservableUpDownCounter,
+        UpDownCounter,
+    )
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
+
+    delta, cumulative = AggregationTemporality.DELTA, AggregationTemporality.CUMULATIVE
+    preference = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "CUMULATIVE")
+    preference = preference.upper().strip()
+    temporality = {
+        Counter: delta if preference in ("DELTA", "LOWMEMORY") else cumulative,
+        UpDownCounter: cumulative,
+        Histogram: delta if preference in ("DELTA", "LOWMEMORY") else cumulative,
+        ObservableCounter: delta if preference == "DELTA" else cumulative,
+        ObservableUpDownCounter: cumulative,
+        ObservableGauge: cumulative,
+    }
+    aggregation: dict[Any, Any] = {}
+    histogram = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "")
+    if histogram.strip().lower() == "base2_exponential_bucket_histogram":
+        aggregation[Histogram] = ExponentialBucketHistogramAggregation()
+    return temporality, aggregation
+
+
+def _metrics_provider(resource: Any, guards: list[Any]) -> Any:
+    """A MeterProvider when metric exporters are configured (none: the API's no-op meters stay)."""
+    names = exporter_names("metrics")
+    if not names:
+        return None
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        MetricExportResult,
+        MetricReader,
+        PeriodicExportingMetricReader,
+    )
+
+    from mcp_otel import shutdown
+
+    readers = []
+    for name in names:
+        factory = _exporter_factory("metrics", name)
+        if name in _OTLP_METRIC_EXPORTERS:
+            temporality, aggregation = otlp_metric_preferences()
+        else:  # its preferences are only known once built: build it now (console, entry points)
+            try:
+                built = factory()
+            except Exception:
+                _logger().warning("mcp-otel: no %r metrics exporter", name, exc_info=True)
+                continue
+            if isinstance(built, MetricReader):  # a pull exporter (Prometheus) is a reader
+                readers.append(built)
+                continue
+            factory = lambda built=built: built  # noqa: E731
+            temporality = getattr(built, "_preferred_temporality", None)
+            aggregation = getattr(built, "_preferred_aggregation", None)
+        guard = shutdown.ExporterGuard(
+            "metrics",
+            name,
+            factory,
+            MetricExportResult.FAILURE,
+            preferred_temporality=temporality,
+            preferred_aggregation=aggregation,
+        )
+        guards.append(guard)
+        readers.append(PeriodicExportingMetricReader(guard))
+    return MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+
+
+def _logs_provider(resource: Any, guards: list[Any]) -> Any:
+    """A LoggerProvider when log exporters are configured; the logging handler when the SDK would add it."""
+    names = exporter_names("logs")
+    if not names:
+        return None
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs import export as logs_export
+
+    from mcp_otel import shutdown
+
+    result = getattr(logs_export, "LogRecordExportResult", None) or logs_export.LogExportResult
+    processor = logs_export.BatchLogRecordProcessor
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    for name in names:
+        guard = shutdown.ExporterGuard("logs", name, _exporter_factory("logs", name), result.FAILURE)
+        guards.append(guard)
+        provider.add_log_record_processor(processor(guard))
+    if _flag("OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED"):
+        import logging
+
+        logging.getLogger().addHandler(LoggingHandler(level=logging.NOTSET, logger_provider=provider))
+    return provider
 
 
 def _endpoint_configured(signal: str) -> bool:
@@ -332,17 +557,12 @@ def default_exporter_names(signal: str) -> list[str]:
 
 def _otlp_entry_point(signal: str) -> str:
     """``otlp`` resolved by OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL, as the SDK does for the variable."""
-    try:
-        from opentelemetry.sdk._configuration import _get_exporter_entry_point
-
-        return str(_get_exporter_entry_point("otlp", signal))  # type: ignore[arg-type]
-    except ImportError:  # older SDKs
-        protocol = (
-            os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
-            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-            or "grpc"
-        ).strip()
-        return "otlp_proto_http" if protocol.startswith("http") else "otlp_proto_grpc"
+    protocol = (
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    ).strip()
+    return "otlp_proto_http" if protocol.startswith("http") else "otlp_proto_grpc"
 
 
 def default_service_name() -> str:
@@ -368,44 +588,25 @@ def default_resource_attributes() -> dict[str, Any]:
     return {"service.name": default_service_name()}
 
 
-def _console_to_stderr() -> dict[Any, dict[str, Any]]:
-    """The SDK's ``console`` exporters print to stdout by default; a stdio server's stdout is its protocol."""
-    args: dict[Any, dict[str, Any]] = {}
-    try:
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-        args[ConsoleSpanExporter] = {"out": sys.stderr}
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-
-        args[ConsoleMetricExporter] = {"out": sys.stderr}
-        from opentelemetry.sdk._logs import export as logs_export
-
-        for name in ("ConsoleLogRecordExporter", "ConsoleLogExporter"):
-            if hasattr(logs_export, name):
-                args[getattr(logs_export, name)] = {"out": sys.stderr}
-    except ImportError:
-        pass
-    return args
-
-
 # --- the same from code ---------------------------------------------------------------------------------
 def configure(**instrument_kwargs: Any) -> None:
     """Set up OpenTelemetry from the environment and instrument MCP, as ``MCP_OTEL_AUTO_INSTRUMENT`` does.
 
-    The SDK is configured from the standard ``OTEL_*`` variables (with the defaults described in this
-    module) unless a tracer provider is already set; then
     ``McpInstrumentor().instrument(**instrument_kwargs)`` runs, unless the application instrumented MCP
-    itself already (options replace what the ``MCP_OTEL_AUTO_INSTRUMENT`` hook applied). Never raises.
+    itself already (options replace what the ``MCP_OTEL_AUTO_INSTRUMENT`` hook applied); then the SDK is
+    configured from the standard ``OTEL_*`` variables (with the defaults described in this module) unless
+    a tracer provider is already set. Instrumenting first gives mcp-otel the API's proxy tracer and meter,
+    which follow a provider the application sets later (see mcp_otel.shutdown). Never raises.
     """
     try:
         if disabled():
             return
-        ensure_sdk()
         from mcp_otel.instrumentor import McpInstrumentor
 
         instrumentor = McpInstrumentor()
         # Options replace what the start-up hook applied; an application's own instrument() call stays.
         if not instrumentor.is_instrumented_by_opentelemetry or instrumentor.by_autoload:
             instrumentor.instrument(**instrument_kwargs)
+        ensure_sdk()
     except Exception:
         _logger().warning("mcp-otel: configure() failed; the application is not affected", exc_info=True)

@@ -13,7 +13,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from mcp_otel import retry
 from mcp_otel._patching import Patcher
 from mcp_otel.config import Config, check_instrument_kwargs
-from mcp_otel.package import _instruments
+from mcp_otel.package import _instruments, installed_version
 from mcp_otel.streams import StreamTracker
 from mcp_otel.telemetry import Telemetry
 
@@ -27,8 +27,9 @@ _logger = logging.getLogger("mcp_otel")
 
 def _major(distribution: str) -> int | None:
     try:
-        return int(importlib.metadata.version(distribution).split(".")[0])
-    except (importlib.metadata.PackageNotFoundError, ValueError):
+        version = installed_version(distribution)  # not importlib.metadata.version(): see there
+        return int(version.split(".")[0]) if version is not None else None
+    except ValueError:
         return None
 
 

@@ -79,11 +79,12 @@ def test_instruments_at_mcp_import_and_configures_sdk_at_first_span() -> None:
         span = trace.get_tracer("probe").start_span("probe")
         span.end()
         provider = trace.get_tracer_provider()
+        from opentelemetry.sdk.trace import TracerProvider
         result = {
             "instrumented": inst.is_instrumented_by_opentelemetry,
             "by_autoload": inst.by_autoload,
             "before": before,
-            "after": type(provider).__module__ + "." + type(provider).__name__,
+            "after": isinstance(provider, TracerProvider),
             "service": provider.resource.attributes.get("service.name"),
             "trigger_removed": trace.ProxyTracer.start_span.__module__ == "opentelemetry.trace",
         }
@@ -95,7 +96,7 @@ def test_instruments_at_mcp_import_and_configures_sdk_at_first_span() -> None:
         "instrumented": True,
         "by_autoload": True,
         "before": "ProxyTracerProvider",
-        "after": "opentelemetry.sdk.trace.TracerProvider",
+        "after": True,  # the SDK's TracerProvider (mcp-otel's subclass remembers the tracers it gives)
         "service": "python",  # -c: no program name
         "trigger_removed": True,
     }

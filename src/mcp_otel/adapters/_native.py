@@ -31,13 +31,22 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanKind
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    INVALID_SPAN_CONTEXT,
+    NonRecordingSpan,
+    SpanKind,
+    Status,
+    StatusCode,
+)
 
-from mcp_otel import semconv
+from mcp_otel import errors, semconv
 from mcp_otel._arguments import Arguments
+from mcp_otel.errors import unwrap_exception_group
 from mcp_otel.telemetry import Telemetry, report_internal_error
 
 # mcp 2.x ``otel_span(name, *, kind, attributes=None, context=None, ...)`` (client and server modules)
@@ -225,8 +234,27 @@ class AdoptingTracer(trace.Tracer):
             with self._server_span(name, args, kwargs) as span:
                 yield span
         else:
+            with self._internal_span(name, args, kwargs) as span:
+                yield span
+
+    @contextmanager
+    def _internal_span(self, name: str, args: Any, kwargs: Any) -> Iterator[Any]:
+        """A library's INTERNAL span (``delegate``, sampling, a nested server's): its own, with its
+        attributes, but with content capture off no handler text in its status or exception events (rule 4):
+        FastMCP's ``record_span_exception`` writes ``str(exc)`` and the stack."""
+        if self._telemetry.config.capture_content:
             with self._real().start_as_current_span(name, *args, **kwargs) as span:
                 yield span
+            return
+        kwargs = {**kwargs, "record_exception": False, "set_status_on_exception": False}
+        with self._real().start_as_current_span(name, *args, **kwargs) as span:
+            safe = _ContentSafeSpan(span)
+            try:
+                yield safe
+            except BaseException as exc:
+                safe.record_exception(exc)
+                safe.set_status(StatusCode.ERROR)
+                raise
 
     def start_span(self, name: str, *args: Any, **kwargs: Any) -> Any:
         kind = START_SPAN.get((name, *args), kwargs, "kind", SpanKind.INTERNAL)
@@ -260,7 +288,7 @@ class AdoptingTracer(trace.Tracer):
         try:
             if stand_in is NESTED:
                 # A mounted server handling the request inside ours: an internal step, parented where it runs
-                with self._real().start_as_current_span(name, attributes=attributes) as span:
+                with self._internal_span(name, (), {"attributes": attributes}) as span:
                     yield span
             elif stand_in is not None:
                 yield stand_in
@@ -269,6 +297,27 @@ class AdoptingTracer(trace.Tracer):
                     yield span
         finally:
             close_server_stand_in(token)
+
+
+class _ContentSafeSpan(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    """A library's own span with content capture off: an exception is recorded by its type alone and a
+    status keeps its code, never a description (both would carry the handler's text)."""
+
+    def record_exception(self, exception: BaseException, *args: Any, **kwargs: Any) -> None:
+        try:
+            if self.__wrapped__.is_recording():
+                self.__wrapped__.add_event(
+                    "exception", {"exception.type": errors.qualified_name(unwrap_exception_group(exception))}
+                )
+        except Exception:
+            report_internal_error("_ContentSafeSpan.record_exception")
+
+    def set_status(self, status: Any, description: str | None = None) -> None:
+        try:
+            code = getattr(status, "status_code", status)
+            self.__wrapped__.set_status(Status(code))
+        except Exception:
+            report_internal_error("_ContentSafeSpan.set_status")
 
 
 class _OpenStandIn:

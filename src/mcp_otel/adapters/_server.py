@@ -141,8 +141,39 @@ class ServerHub:
             if capture_http:
                 patcher.wrap(cls, "handle_post_message", self.capture_http_span)
 
+        def manager(module: Any) -> None:
+            patcher.wrap(module.StreamableHTTPSessionManager, "run", _stopped_on_exit)
+
         patcher.on_import("mcp.server.streamable_http", http)
         patcher.on_import("mcp.server.sse", sse)
+        patcher.on_import("mcp.server.streamable_http_manager", manager)
+
+
+def server_stopped() -> None:
+    """The event "an MCP server stopped"; the core flushes what mcp-otel configured (never raises)."""
+    from mcp_otel import shutdown  # not on the start-up path: a server stops once
+
+    shutdown.server_stopped()
+
+
+def _stopped_on_exit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``StreamableHTTPSessionManager.run()`` (the app's lifespan): its end is a server that stopped."""
+    cm = wrapped(*args, **kwargs)
+    try:
+        return _StoppedProxy(cm)
+    except Exception:
+        report_internal_error("server _stopped_on_exit")
+        return cm
+
+
+class _StoppedProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """An async context manager whose exit tells the core that an MCP server stopped (it flushes)."""
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            server_stopped()
 
 
 class _BindingProxy(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -159,7 +190,11 @@ class _BindingProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         return streams
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
-        return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._self_binding.kind == semconv.TRANSPORT_STDIO:  # the stdio server has stopped
+                server_stopped()
 
 
 def request_info(method: str, request_id: Any, get: Callable[[str], Any]) -> RequestInfo:
