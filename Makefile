@@ -1,4 +1,4 @@
-.PHONY: test demo lint bench test-latest
+.PHONY: test demo lint bench test-latest compat
 # Each bootstraps its own environments under .venvs/ (scripts/bootstrap.sh: uv, and the Python versions of
 # tests/requirements/envs.txt; README "Prerequisites").
 test:
@@ -16,3 +16,7 @@ bench:
 # The newest mcp, fastmcp and OpenTelemetry from the index (not in CI: run it daily or before a release).
 test-latest:
 	scripts/test-latest.sh
+# The libraries' own test suites without and with mcp-otel (compat/run.py; environments cached in .compat/).
+# make compat SUITES="mcp1 mcp2"  runs only those (mcp1 mcp2 fastmcp3 fastmcp4).
+compat:
+	python3 compat/run.py $(SUITES)
