@@ -248,6 +248,9 @@ class AdoptingTracer(trace.Tracer):
             return
         kwargs = {**kwargs, "record_exception": False, "set_status_on_exception": False}
         with self._real().start_as_current_span(name, *args, **kwargs) as span:
+            if not span.is_recording():  # nothing to keep safe; the library keeps its own object (identity)
+                yield span
+                return
             safe = _ContentSafeSpan(span)
             try:
                 yield safe
@@ -302,6 +305,10 @@ class AdoptingTracer(trace.Tracer):
 class _ContentSafeSpan(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """A library's own span with content capture off: an exception is recorded by its type alone and a
     status keeps its code, never a description (both would carry the handler's text)."""
+
+    def __enter__(self) -> Any:
+        self.__wrapped__.__enter__()
+        return self  # `with span as s: s.record_exception(...)` keeps the rule
 
     def record_exception(self, exception: BaseException, *args: Any, **kwargs: Any) -> None:
         try:
