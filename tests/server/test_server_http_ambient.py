@@ -6,9 +6,6 @@ the POST that carried the request; without ``_meta`` the HTTP span is its parent
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -19,7 +16,7 @@ from support.capture import Capture, instrumented
 from support.clients import open_connection
 from support.env import MCP_MAJOR
 from support.server_flavours import available, build
-from support.servers import free_port
+from support.servers import serving_in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -47,25 +44,6 @@ def _http_app(server: Any) -> Any:
     return server.streamable_http_app()
 
 
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        await task
-
-
 def _http_spans(cap: Capture) -> dict[int, Any]:
     return {s.context.span_id: s for s in cap.spans(None) if s.name.startswith("HTTP ")}
 
@@ -82,7 +60,7 @@ async def test_server_span_links_the_http_span(
         monkeypatch.setattr(jsonrpc_dispatcher, "inject_trace_context", lambda meta: None)
     with instrumented(propagate=propagate) as cap:
         app = HttpSpans(_http_app(build(flavour)), cap.tracer_provider.get_tracer("tests.http"))
-        async with serving(app) as url, open_connection("streamable-http", url) as conn:
+        async with serving_in_process(app) as url, open_connection("streamable-http", url) as conn:
             await conn.session.call_tool("add", {"a": 1, "b": 2})
     http = _http_spans(cap)
     assert http
