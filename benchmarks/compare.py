@@ -65,6 +65,23 @@ def measure(python: str, contender: str, calls: int, memory: bool = False) -> di
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def measure_rounds(
+    python: str, contenders: list[str], rounds: int, calls: int, label: str | None = None
+) -> dict[str, list[dict[str, float]]]:
+    """Each contender once per round in a fresh process, the order rotated each round; the results of each.
+    With ``label``, every result is reported on stderr as it arrives."""
+    results: dict[str, list[dict[str, float]]] = {c: [] for c in contenders}
+    for round_no in range(rounds):
+        shift = round_no % len(contenders)
+        for contender in contenders[shift:] + contenders[:shift]:
+            result = measure(python, contender, calls)
+            if result:
+                results[contender].append(result)
+                if label is not None:
+                    print(f"  {label} {contender}: {result['cpu_us']:.0f} µs", file=sys.stderr)
+    return results
+
+
 def startup(python: str, runs: int) -> dict[str, float]:
     times: dict[str, list[float]] = {"unset": [], "set": []}
     base = {k: v for k, v in os.environ.items() if k != "MCP_OTEL_AUTO_INSTRUMENT"}
@@ -91,15 +108,9 @@ def main() -> None:
     for line in args.lines:
         python = venv_python(line)
         contenders = LINES[line]
-        cpu: dict[str, list[float]] = {c: [] for c in contenders}
-        wall: dict[str, list[float]] = {c: [] for c in contenders}
-        for round_no in range(args.rounds):
-            shift = round_no % len(contenders)
-            for contender in contenders[shift:] + contenders[:shift]:
-                result = measure(python, contender, args.calls)
-                if result:
-                    cpu[contender].append(result["cpu_us"])
-                    wall[contender].append(result["wall_us"])
+        measured = measure_rounds(python, contenders, args.rounds, args.calls)
+        cpu = {c: [r["cpu_us"] for r in results] for c, results in measured.items()}
+        wall = {c: [r["wall_us"] for r in results] for c, results in measured.items()}
         plain = statistics.median(cpu["plain"])
         memory = {}
         if args.memory_calls:

@@ -20,13 +20,12 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import timeit
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from compare import measure, venv_python
+from compare import measure_rounds, venv_python
 
 HERE = Path(__file__).resolve().parent
 SHAPE_CALLS = 200
@@ -137,14 +136,8 @@ def main() -> None:
                 f"{line} {owner} {kind}: {', '.join(k['keys'])}" for kind, k in shape["per_kind"].items()
             )
         contenders = [c for owner in owners for c in (owner, f"{owner}, exporter up")]
-        cpu: dict[str, list[float]] = {c: [] for c in contenders}
-        for round_no in range(args.rounds):
-            shift = round_no % len(contenders)
-            for contender in contenders[shift:] + contenders[:shift]:
-                result = measure(python, contender, args.calls)
-                if result:
-                    cpu[contender].append(result["cpu_us"])
-                    print(f"  {line} {contender}: {result['cpu_us']:.0f} µs", file=sys.stderr)
+        measured = measure_rounds(python, contenders, args.rounds, args.calls, label=line)
+        cpu = {c: [r["cpu_us"] for r in results] for c, results in measured.items()}
         for owner in owners:
             if not (cpu[owner] and cpu[f"{owner}, exporter up"]):
                 continue

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 
-from compare import measure, venv_python
+from compare import measure_rounds, venv_python
 
 RATIO = "ratio 0.1"
 # (contender, its baseline: the same providers without mcp-otel)
@@ -52,14 +51,8 @@ def main() -> None:
     out = []
     for line in args.lines:
         python = venv_python(line)
-        cpu: dict[str, list[float]] = {c: [] for c in contenders}
-        for round_no in range(args.rounds):
-            shift = round_no % len(contenders)
-            for contender in contenders[shift:] + contenders[:shift]:
-                result = measure(python, contender, args.calls)
-                if result:
-                    cpu[contender].append(result["cpu_us"])
-                    print(f"  {line} {contender}: {result['cpu_us']:.0f} µs", file=sys.stderr)
+        measured = measure_rounds(python, contenders, args.rounds, args.calls, label=line)
+        cpu = {c: [r["cpu_us"] for r in results] for c, results in measured.items()}
         med = {c: statistics.median(v) for c, v in cpu.items() if v}
         plain = med["plain"]
         share = ""
