@@ -99,6 +99,10 @@ def base_env() -> dict[str, str]:
     drop = ("OTEL_", "MCP_OTEL_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.pop("TRACEPARENT", None)
+    # An installed package runs from .pyc files (pip compiles at install, Python caches on first import);
+    # with PYTHONDONTWRITEBYTECODE set (some shells and CI images set it) every run would compile every
+    # module from source again, which then dominates what is measured. The warm-up round writes them.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{closed_port()}"
     return env
 

@@ -261,13 +261,10 @@ class InstrumentOptions(TypedDict, total=False):
     # BaseInstrumentor's own
     skip_dep_check: bool
     raise_exception_on_conflict: bool
-    # internal: set by the MCP_OTEL_AUTO_INSTRUMENT start-up hook (mcp_otel.autoload)
-    _mcp_otel_autoload: bool
 
 
 # instrument() keywords that are not OPTIONS rows
 _OTHER_KEYWORDS = ("tracer_provider", "meter_provider", "skip_dep_check", "raise_exception_on_conflict")
-_PRIVATE_KEYWORDS = ("_mcp_otel_autoload",)
 _PROVIDER_METHODS = {"tracer_provider": "get_tracer", "meter_provider": "get_meter"}
 
 
@@ -280,7 +277,7 @@ def check_instrument_kwargs(kwargs: Mapping[str, Any]) -> None:
     """Raise ``TypeError``/``ValueError`` for an unknown keyword or an invalid value (``instrument()``)."""
     known = keywords()
     for name, value in kwargs.items():
-        if name not in known and name not in _PRIVATE_KEYWORDS:
+        if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise TypeError(f"instrument() got an unexpected keyword argument {name!r}{hint}")
