@@ -65,7 +65,7 @@ def instrument(options: Mapping[str, Any], *, autoload: bool = False) -> None:
             StreamTracker(config.capture_leak_origin).apply(patcher)
         except Exception:
             _logger.warning("mcp-otel: could not hook anyio memory streams", exc_info=True)
-    retry._helper_counter = telemetry.client_retries
+    retry._helper_telemetry = telemetry
     state.instrumented = True
     state.by_autoload = autoload
 
@@ -79,7 +79,7 @@ def uninstrument() -> None:
     patcher, state.patcher = state.patcher, None
     if patcher is not None:
         patcher.unwrap_all()
-    retry._helper_counter = None
+    retry._helper_telemetry = None
 
 
 def _major(distribution: str) -> int | None:
@@ -127,7 +127,24 @@ def _select_adapters(telemetry: Telemetry) -> list[Any]:
         import importlib.util
 
         if importlib.util.find_spec("abi_core") is not None:
-            from mcp_otel.adapters.abi_core import AbiCoreAdapter
-
-            adapters.append(AbiCoreAdapter(telemetry))
+            adapters.append(_AbiCoreWhenImported(telemetry))
     return adapters
+
+
+class _AbiCoreWhenImported:
+    """Applies the ABI-Core adapter when ABI-Core's client module is imported.
+
+    Its module (and mcp_otel.helpers under it) would otherwise be imported on every instrumented start-up
+    of an environment that merely has ABI-Core installed; the adapter patches at that import anyway.
+    """
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+
+    def apply(self, patcher: Patcher) -> None:
+        patcher.on_import("abi_core.abi_mcp.client", lambda module: self._apply(patcher))  # abi_core._MODULE
+
+    def _apply(self, patcher: Patcher) -> None:
+        from mcp_otel.adapters.abi_core import AbiCoreAdapter
+
+        AbiCoreAdapter(self._telemetry).apply(patcher)

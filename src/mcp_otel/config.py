@@ -16,7 +16,6 @@ All validation lives here:
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import os
@@ -278,6 +277,8 @@ def check_instrument_kwargs(kwargs: Mapping[str, Any]) -> None:
     known = keywords()
     for name, value in kwargs.items():
         if name not in known:
+            import difflib  # only for a mistake: not on every start-up
+
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise TypeError(f"instrument() got an unexpected keyword argument {name!r}{hint}")
@@ -316,6 +317,8 @@ def warn_unknown_methods(source: str, methods: Iterable[str]) -> None:
         if (source, method) in _warned:
             continue
         _warned.add((source, method))
+        import difflib
+
         close = difflib.get_close_matches(method, sorted(semconv.MCP_METHODS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         _logger.warning(
