@@ -348,6 +348,10 @@ def _configure_sdk() -> bool:
     providers: dict[str, Any] = {"traces": tracer_provider}
     providers["metrics"] = _metrics_provider(resource, guards)
     providers["logs"] = _logs_provider(resource, guards)
+    from mcp_otel._instrumentation import state
+
+    if state.telemetry is not None:  # its instruments, created lazily: from the proxy, before ours is set
+        state.telemetry.ensure_instruments()
     trace.set_tracer_provider(tracer_provider)
     if providers["metrics"] is not None:
         from opentelemetry import metrics

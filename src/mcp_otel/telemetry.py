@@ -164,10 +164,19 @@ class Telemetry:
         # Only called for attributes not set yet: after the first use, the instruments are plain attributes.
         if name not in _METRIC_ATTRIBUTES:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.ensure_instruments()
+        return self.__dict__[name]
+
+    def ensure_instruments(self) -> None:
+        """Create the meter and the instruments now (once).
+
+        mcp_otel.autoload calls it before it sets the SDK's providers: created from the API's proxy meter,
+        the instruments follow a provider the application sets later (the hand-over in mcp_otel.shutdown);
+        created after mcp-otel's provider is set, they would stay bound to it.
+        """
         with self._metrics_lock:
             if "meter" not in self.__dict__:
                 self._create_instruments()
-        return self.__dict__[name]
 
     def _create_instruments(self) -> None:
         from opentelemetry import metrics
