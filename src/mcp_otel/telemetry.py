@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -118,10 +119,11 @@ _METRIC_ATTRIBUTES = frozenset(
 class Telemetry:
     """Tracer, meter and instruments of one ``instrument()`` call, with the frozen config.
 
-    The meter and its instruments are created when first used (the first session or request), not by
-    ``instrument()``: importing the metrics API would add ~3 ms to every instrumented process's start-up
-    (``MCP_OTEL_AUTO_INSTRUMENT`` instruments at ``import mcp``; issue 14). The provider is the one given
-    to ``instrument()``, else the global one: a proxy until the application or mcp-otel sets one, as before.
+    Unless a meter provider is given or the metrics API is already imported, the meter and its instruments
+    are created when first used (the first session or request), not by ``instrument()``: importing the
+    metrics API would add ~3 ms to every instrumented process's start-up (``MCP_OTEL_AUTO_INSTRUMENT``
+    instruments at ``import mcp``; issue 14). The provider is the one given to ``instrument()``, else the
+    global one: a proxy until the application or mcp-otel sets one, as before.
     """
 
     meter: Meter
@@ -159,6 +161,8 @@ class Telemetry:
         self.server_names = NameBook(registered_only=True)
 
         self.retries = RetryDetector(config.retry_window)
+        if meter_provider is not None or "opentelemetry.metrics" in sys.modules:
+            self.ensure_instruments()  # the metrics API is loaded already: nothing to save by waiting
 
     def __getattr__(self, name: str) -> Any:
         # Only called for attributes not set yet: after the first use, the instruments are plain attributes.
