@@ -245,7 +245,8 @@ def instructions(envs: list[str]) -> None:
     print(f"{'environment':<28} {'case':<29} {'instructions':>13} {'vs base':>9}")
     for env in envs:
         python = python_of(env)
-        subprocess.run([python, "-c", "import mcp"], env=base_env(), check=True)  # the .pyc files
+        for case in cases:  # the .pyc files (of the baseline tree too)
+            run_case(python, case)
         counts = {case: count_instructions(python, case) for case in cases}
         for case, count in counts.items():
             base = counts["sdk" if case.startswith("sdk+") else "unset"]
