@@ -85,8 +85,11 @@ async def test_progress_events_on_both_request_spans(kind: str, target: Callable
     client = _tool_call(cap, "progress", SpanKind.CLIENT)
     events = _events(client, "mcp_otel.progress")
     assert [e["mcp_otel.progress.value"] for e in events] == [float(p) for p, _, _ in seen]
-    assert {e["mcp_otel.progress.total"] for e in events} == {3.0}
+    # (empty when mcp 1.12 lost every report over HTTP: then there is nothing to check but the equality above)
+    assert {e["mcp_otel.progress.total"] for e in events} <= {3.0}
     assert all("mcp_otel.progress.message" not in e for e in events)
+    if MCP_VERSION_TUPLE >= (1, 13):
+        assert events
     if kind == "memory":  # the server's SERVER span is in this process
         server = _tool_call(cap, "progress", SpanKind.SERVER)
         assert [e["mcp_otel.progress.value"] for e in _events(server, "mcp_otel.progress")] == [1.0, 2.0, 3.0]
