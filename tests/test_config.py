@@ -238,3 +238,23 @@ def test_unknown_attribute_fails_at_runtime_and_under_mypy(tmp_path: Path) -> No
     )
     assert 'Module has no attribute "anything"' in errors[2]
     assert 'Unexpected keyword argument "max_attempt"' in errors[3]
+
+
+def test_instrumentation_enabled_agrees_with_contribs_check() -> None:
+    """mcp_otel reads suppress_instrumentation()'s keys itself (keeps contrib's utils off the start-up path)."""
+    from opentelemetry import context
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
+
+    from mcp_otel.telemetry import instrumentation_enabled
+
+    assert instrumentation_enabled() is is_instrumentation_enabled() is True
+    with suppress_instrumentation():
+        assert instrumentation_enabled() is is_instrumentation_enabled() is False
+    token = context.attach(
+        context.set_value("suppress_instrumentation", True)
+    )  # the plain key of old setters
+    try:
+        assert instrumentation_enabled() is is_instrumentation_enabled() is False
+    finally:
+        context.detach(token)
+    assert instrumentation_enabled() is True

@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast, overload
 
 import wrapt
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from mcp_otel import semconv
 from mcp_otel.adapters._client import ClientHub, endpoint_for_url, enter_layer, exit_layer
 from mcp_otel.session import Endpoint
-from mcp_otel.telemetry import report_internal_error
+from mcp_otel.telemetry import instrumentation_enabled, report_internal_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -141,7 +140,7 @@ def helper_wrapper(
         cm = wrapped(*args, **kwargs)
         try:
             hub = hub_source()
-            if hub is None or not is_instrumentation_enabled() or not hasattr(cm, "__aenter__"):
+            if hub is None or not instrumentation_enabled() or not hasattr(cm, "__aenter__"):
                 return cm
             return SessionHelperProxy(cm, hub, helper_endpoint(bind(instance, args, kwargs), names))
         except Exception:

@@ -28,6 +28,22 @@ _reported: set[str] = set()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# OpenTelemetry's suppress_instrumentation() keys (the user's switch, DESIGN rule 2), read here rather than
+# through opentelemetry.instrumentation.utils.is_instrumentation_enabled: that module imports
+# opentelemetry.propagate (the propagators' entry points), ~2 ms of every instrumented start-up (issue 14).
+_SUPPRESS_KEY = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+_SUPPRESS_KEY_PLAIN = "suppress_instrumentation"  # what contrib's utils also checks, for older setters
+
+
+def instrumentation_enabled() -> bool:
+    """Not inside ``suppress_instrumentation()``: ``is_instrumentation_enabled()`` of contrib (tested to agree)."""
+    if _SUPPRESS_KEY is None:  # an API without the key in opentelemetry.context: ask contrib
+        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+        return bool(is_instrumentation_enabled())
+    return not (otel_context.get_value(_SUPPRESS_KEY) or otel_context.get_value(_SUPPRESS_KEY_PLAIN))
+
+
 def report_internal_error(where: str) -> None:
     """Log an instrumentation fault once per site (warning), then at debug level only."""
     if where in _reported:

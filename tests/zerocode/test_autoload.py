@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mcp_otel import autoload
+from support.env import MCP_MAJOR
 from support.zerocode import run_python, zerocode_env
 
 PTH = "mcp_otel_autoload.pth"
@@ -252,14 +253,13 @@ def test_configure_from_code() -> None:
 # SDK and the exporters (configured at the first span, the exporter built in a background thread).
 _NOT_AT_IMPORT = (
     "packaging",
-    "opentelemetry.instrumentation.instrumentor",
-    "opentelemetry.instrumentation.dependencies",
+    "opentelemetry.instrumentation",  # BaseInstrumentor, and utils (which imports opentelemetry.propagate)
     "opentelemetry.sdk",
     "opentelemetry.exporter",
     "grpc",
     "google.protobuf",
     "mcp_otel.instrumentor",
-)
+) + (("opentelemetry.propagate",) if MCP_MAJOR < 2 else ())  # mcp 2.x imports it itself
 
 
 def test_hook_instruments_at_import_without_the_instrumentor_machinery() -> None:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, Status, StatusCode
 
 from mcp_otel import semconv
@@ -36,7 +35,7 @@ from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.errors import classify, is_cancellation
 from mcp_otel.session import OPENING, ClientSessionRecord
-from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
+from mcp_otel.telemetry import Telemetry, guarded, instrumentation_enabled, report_internal_error
 
 _LAST_EVENT_ID = "last-event-id"
 
@@ -333,7 +332,7 @@ class _AuthFlowProxy:
         if step == self._step:
             return
         self._end(None)
-        if not is_instrumentation_enabled():
+        if not instrumentation_enabled():
             return
         self._step = step
         if self._record is not None and not self._record.ended:

@@ -35,7 +35,6 @@ from typing import Any
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import (
     INVALID_SPAN,
     INVALID_SPAN_CONTEXT,
@@ -48,7 +47,7 @@ from opentelemetry.trace import (
 from mcp_otel import errors, semconv
 from mcp_otel._arguments import Arguments
 from mcp_otel.errors import unwrap_exception_group
-from mcp_otel.telemetry import Telemetry, report_internal_error
+from mcp_otel.telemetry import Telemetry, instrumentation_enabled, report_internal_error
 
 # mcp 2.x ``otel_span(name, *, kind, attributes=None, context=None, ...)`` (client and server modules)
 OTEL_SPAN = Arguments(("name",), ("kind", "attributes", "context"))
@@ -87,7 +86,7 @@ def _fastmcp_spans_on() -> bool:
 
 def enabled() -> bool:
     """The user's switch (DESIGN rule 2): OpenTelemetry's suppression and FastMCP's own both turn us off."""
-    return is_instrumentation_enabled() and not _fastmcp_suppressed()
+    return instrumentation_enabled() and not _fastmcp_suppressed()
 
 
 @contextmanager

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind
 
 from mcp_otel import lifecycle
@@ -33,7 +32,7 @@ from mcp_otel.errors import classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.server import IncomingRequest, ServerCall, start_server_call
 from mcp_otel.session import RequestInfo, start_client_operation
-from mcp_otel.telemetry import guarded, report_internal_error
+from mcp_otel.telemetry import guarded, instrumentation_enabled, report_internal_error
 
 _PROGRESS_CALLBACK_POSITION = 4  # send_request(request, result_type, timeout, metadata, progress_callback)
 _TIMEOUT_POSITION = 2
@@ -131,7 +130,7 @@ class McpV1LifecycleAdapter:
 
     @guarded
     def _on_notification(self, session: Any, notification: Any) -> None:
-        if not is_instrumentation_enabled():
+        if not instrumentation_enabled():
             return
         root = getattr(notification, "root", notification)
         method = getattr(root, "method", None)
@@ -156,7 +155,7 @@ class McpV1LifecycleAdapter:
 
     def _start_callback(self, session: Any, responder: Any) -> ServerCall | None:
         try:
-            if responder is None or not is_instrumentation_enabled():
+            if responder is None or not instrumentation_enabled():
                 return None
             root = getattr(getattr(responder, "request", None), "root", None)
             method = str(getattr(root, "method", "unknown"))
@@ -204,7 +203,7 @@ class McpV1LifecycleAdapter:
 
     def _start_server_request(self, session: Any, args: Any, kwargs: Any) -> Any:
         try:
-            if not is_instrumentation_enabled():
+            if not instrumentation_enabled():
                 return None
             info = _outgoing(session, args, kwargs)
             if info.method in self.telemetry.config.excluded_methods:
@@ -234,7 +233,7 @@ class McpV1LifecycleAdapter:
     @guarded
     def _note_server_progress(self, args: Any, kwargs: Any) -> None:
         span = trace.get_current_span()
-        if not is_instrumentation_enabled() or not lifecycle.is_own_span(span, SpanKind.SERVER):
+        if not instrumentation_enabled() or not lifecycle.is_own_span(span, SpanKind.SERVER):
             return
         names = ("progress_token", "progress", "total", "message")
         values = dict(zip(names, args, strict=False))

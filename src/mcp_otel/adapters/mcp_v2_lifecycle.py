@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind
 
 from mcp_otel import lifecycle
@@ -34,7 +33,7 @@ from mcp_otel.adapters.mcp_v2 import _PENDING_CLIENT_OP, McpV2ClientAdapter
 from mcp_otel.errors import classify
 from mcp_otel.server import IncomingRequest, start_server_call
 from mcp_otel.session import RequestInfo, start_client_operation
-from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
+from mcp_otel.telemetry import Telemetry, guarded, instrumentation_enabled, report_internal_error
 
 
 class _ProgressRelay:
@@ -48,7 +47,7 @@ class _ProgressRelay:
         self._callback = callback
 
     async def __call__(self, progress: float, total: float | None, message: str | None) -> Any:
-        if is_instrumentation_enabled():
+        if instrumentation_enabled():
             lifecycle.progress(self._telemetry, self._span, progress, total, message)
         return await self._callback(progress, total, message)
 
@@ -129,7 +128,7 @@ class McpV2LifecycleAdapter:
     def _start_server_request(self, args: Any, kwargs: Any) -> Any:
         """A request the server sends its client (sampling, elicitation, roots): its CLIENT span."""
         try:
-            if not is_instrumentation_enabled():
+            if not instrumentation_enabled():
                 return None
             method = str(kwargs.get("method", args[0] if args else "unknown"))
             opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
@@ -151,7 +150,7 @@ class McpV2LifecycleAdapter:
 
     @guarded
     def _notification(self, session: Any, args: Any, kwargs: Any) -> None:
-        if not is_instrumentation_enabled():
+        if not instrumentation_enabled():
             return
         method = kwargs.get("method", args[1] if len(args) > 1 else None)
         record = self.hub.record_for(session)
@@ -174,7 +173,7 @@ class McpV2LifecycleAdapter:
 
     def _start_callback(self, session: Any, args: Any, kwargs: Any) -> Any:
         try:
-            if not is_instrumentation_enabled():
+            if not instrumentation_enabled():
                 return None
             dctx = kwargs.get("dctx", args[0] if args else None)
             method = str(kwargs.get("method", args[1] if len(args) > 1 else "unknown"))
@@ -227,7 +226,7 @@ class McpV2LifecycleAdapter:
     @guarded
     def _note_server_progress(self, values: dict[str, Any], kwargs: dict[str, Any]) -> None:
         span = trace.get_current_span()
-        if not is_instrumentation_enabled() or not lifecycle.is_own_span(span, SpanKind.SERVER):
+        if not instrumentation_enabled() or not lifecycle.is_own_span(span, SpanKind.SERVER):
             return
         values.update(kwargs)
         lifecycle.progress(
