@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -311,6 +312,34 @@ class ServerCall:
         self.op.finish(error, record_status=not caller_error)
         if self.session is not None:
             self.session.on_request_finished(error)
+
+
+# The SERVER call mcp-otel traces for the request handled in this context (set by run_server_call): a
+# library's own SERVER span opened under it is folded into it (adapters/_native.py).
+ACTIVE_CALL: ContextVar[ServerCall | None] = ContextVar("mcp_otel_active_server_call", default=None)
+
+
+async def run_server_call(
+    call: ServerCall, wrapped: Any, args: Any, kwargs: Any, *, adopt_native: bool = True
+) -> Any:
+    """Run the request's handler, ``wrapped(*args, **kwargs)`` (once), with the call's SERVER span current;
+    a handler that raises fails the call and the exception propagates as is. The adapter records the
+    outcome of a handler that returned (where the response is read differs per library).
+
+    ``adopt_native``: the call is :data:`ACTIVE_CALL` meanwhile, so that the libraries' own SERVER span for
+    the request is folded into ours (False for a client's callbacks, which no library wraps in one).
+    """
+    token = ACTIVE_CALL.set(call) if adopt_native else None
+    try:
+        with call.activate():
+            try:
+                return await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.failed(exc)
+                raise
+    finally:
+        if token is not None:
+            ACTIVE_CALL.reset(token)
 
 
 _LISTS = {"tools/list": ("tool", "tools"), "prompts/list": ("prompt", "prompts")}

@@ -18,13 +18,14 @@ from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import exit_exception
-from mcp_otel.adapters._native import ACTIVE_CALL, enabled, silenced
+from mcp_otel.adapters._native import enabled, silenced
 from mcp_otel.adapters._server import ServerHub, TransportBinding, describe_http, request_info
 from mcp_otel.server import (
     IncomingRequest,
     ServerCall,
     ServerSessionInfo,
     ServerSessionRecord,
+    run_server_call,
     start_server_call,
 )
 from mcp_otel.streams import STREAM_OWNER
@@ -156,7 +157,10 @@ class McpV1ServerAdapter:
         call = self._start(instance, responder, root)
         if call is None:
             return await wrapped(*args, **kwargs)
-        return await _run_call(call, wrapped, args, kwargs, unanswered=call.succeeded)
+        result = await run_server_call(call, wrapped, args, kwargs)  # FastMCP's SERVER span folded in
+        if not call.finished:  # no response was read at respond(): the handshake is taken as answered
+            call.succeeded()
+        return result
 
     async def _handle_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """``Server._handle_request(message, req, session, lifespan_context, raise_exceptions)``."""
@@ -166,8 +170,11 @@ class McpV1ServerAdapter:
         if call is _EXCLUDED:
             with silenced():  # FastMCP's own SERVER span for it too (DESIGN rule 2)
                 return await wrapped(*args, **kwargs)
-        # No response went out: the client cancelled the request (or the transport closed first).
-        return await _run_call(call, wrapped, args, kwargs, unanswered=call.cancelled)
+        result = await run_server_call(call, wrapped, args, kwargs)  # FastMCP's SERVER span folded in
+        if not call.finished:
+            # No response went out: the client cancelled the request (or the transport closed first).
+            call.cancelled()
+        return result
 
     async def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         self._responded(instance, args, kwargs)
@@ -267,20 +274,3 @@ def _record_response(call: ServerCall, response: Any) -> None:
     else:
         # the payload (read for tools/list and prompts/list only) tells the names the server registers
         call.succeeded(payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True))
-
-
-async def _run_call(call: Any, wrapped: Any, args: Any, kwargs: Any, *, unanswered: Any) -> Any:
-    """Run a request handler under its SERVER span; ``unanswered`` ends a call no response finished."""
-    token = ACTIVE_CALL.set(call)  # FastMCP's own SERVER span for this request is folded into ours
-    try:
-        with call.activate():
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                call.failed(exc)
-                raise
-    finally:
-        ACTIVE_CALL.reset(token)
-    if not call.finished:
-        unanswered()
-    return result

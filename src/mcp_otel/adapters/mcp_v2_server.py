@@ -25,12 +25,12 @@ from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._native import (
-    ACTIVE_CALL,
     NESTED,
     OTEL_SPAN,
     close_server_stand_in,
     enabled,
     open_server_stand_in,
+    server_parent_unused,
     silenced,
 )
 from mcp_otel.adapters._server import ServerHub, describe_http, request_info
@@ -39,6 +39,7 @@ from mcp_otel.server import (
     ServerCall,
     ServerSessionInfo,
     ServerSessionRecord,
+    run_server_call,
     start_server_call,
 )
 from mcp_otel.streams import STREAM_OWNER
@@ -86,6 +87,7 @@ class McpV2ServerAdapter:
         self._on_request_args = Arguments.of_method(ServerRunner, "_on_request", ("dctx", "method", "params"))
         patcher.wrap(ServerRunner, "_on_request", self._on_request)
         patcher.wrap(server_otel, "otel_span", self._server_otel_span)
+        patcher.wrap(server_otel, "extract_trace_context", _extract_unless_adopted)
 
     def _server_otel_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """``mcp.server._otel.otel_span``: the SDK middleware's SERVER span is folded into ours."""
@@ -154,16 +156,7 @@ class McpV2ServerAdapter:
         if call is _EXCLUDED:
             with silenced():  # the SDK middleware's and FastMCP's spans for it too (DESIGN rule 2)
                 return await wrapped(*args, **kwargs)
-        token = ACTIVE_CALL.set(call)
-        try:
-            with call.activate():
-                try:
-                    result = await wrapped(*args, **kwargs)
-                except BaseException as exc:
-                    call.failed(exc)
-                    raise
-        finally:
-            ACTIVE_CALL.reset(token)
+        result = await run_server_call(call, wrapped, args, kwargs)
         _record_result(call, result)
         return result
 
@@ -215,6 +208,15 @@ def _record_result(call: ServerCall, result: Any) -> None:
             call.succeeded(payload=lambda: result)
     except Exception:
         report_internal_error("mcp_v2_server._record_result")
+
+
+def _extract_unless_adopted(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``mcp.server._otel.extract_trace_context(meta)``, the parent of the middleware's SERVER span: not
+    read when ours adopts that span (``_SdkServerSpan``), so not extracted (one ``propagate.extract`` per
+    request; ours already extracted ``_meta`` for our span)."""
+    if server_parent_unused():
+        return None
+    return wrapped(*args, **kwargs)
 
 
 class _SdkServerSpan:
