@@ -242,7 +242,6 @@ class ServerCall:
         """Make the SERVER span current while the handler runs (handler spans nest under it)."""
         return self.op.activate()
 
-    @guarded
     def succeeded(
         self,
         *,
@@ -255,19 +254,23 @@ class ServerCall:
         ``payload`` returns the result in its wire form (a dict with camelCase keys), computed only when
         a result-error detector or content capture needs it.
         """
-        if self.finished:
-            return
-        if protocol_version:
-            protocol_version = self._telemetry.clip(str(protocol_version))
-            self.op.set_attribute(semconv.MCP_PROTOCOL_VERSION, protocol_version, metric=True)
-            if self.session is not None and self.method == "initialize":
-                self.session.on_initialized(protocol_version)
-        error: ErrorInfo | None = None
-        if self.method == "tools/call":
-            error = tool_result_error(self._telemetry, self.op.span, is_error, payload)
-        elif self.method in _LISTS and payload is not None:
-            self._register_listed(payload)
-        self._finish(error)
+        # Guarded inline, not by @guarded: called per request (one frame less).
+        try:
+            if self.finished:
+                return
+            if protocol_version:
+                protocol_version = self._telemetry.clip(str(protocol_version))
+                self.op.set_attribute(semconv.MCP_PROTOCOL_VERSION, protocol_version, metric=True)
+                if self.session is not None and self.method == "initialize":
+                    self.session.on_initialized(protocol_version)
+            error: ErrorInfo | None = None
+            if self.method == "tools/call":
+                error = tool_result_error(self._telemetry, self.op.span, is_error, payload)
+            elif self.method in _LISTS and payload is not None:
+                self._register_listed(payload)
+            self._finish(error)
+        except Exception:
+            report_internal_error("ServerCall.succeeded")
 
     def _register_listed(self, payload: Callable[[], Any]) -> None:
         """The tool / prompt names the server announced: the names its metrics may carry (bounds.py)."""

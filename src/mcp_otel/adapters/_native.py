@@ -47,11 +47,12 @@ from opentelemetry.trace import (
 from mcp_otel import errors, semconv
 from mcp_otel._arguments import Arguments
 from mcp_otel.errors import unwrap_exception_group
-from mcp_otel.server import ACTIVE_CALL
+from mcp_otel.server import ACTIVE_CALL as ACTIVE_CALL  # re-exported: fastmcp_v4 imports it from here
 from mcp_otel.telemetry import Telemetry, report_internal_error
 
 # mcp 2.x ``otel_span(name, *, kind, attributes=None, context=None, ...)`` (client and server modules)
 OTEL_SPAN = Arguments(("name",), ("kind", "attributes", "context"))
+SPAN_PARAMETERS = ("kind", "attributes")  # what a span wrapper reads, in one OTEL_SPAN.values() call
 # ``Tracer.start_as_current_span`` / ``start_span(name, context=None, kind=INTERNAL, attributes=None, ...)``
 START_SPAN = Arguments(("name", "context", "kind", "attributes", "links"))
 

@@ -180,11 +180,14 @@ class McpV1ServerAdapter:
         self._responded(instance, args, kwargs)
         return await wrapped(*args, **kwargs)
 
-    @guarded
     def _responded(self, responder: Any, args: Any, kwargs: Any) -> None:
-        call = self._calls.get(responder)
-        if call is not None and not call.finished:
-            _record_response(call, _RESPOND.get(args, kwargs, "response"))
+        # Guarded inline, not by @guarded: called per request (one frame less).
+        try:
+            call = self._calls.get(responder)
+            if call is not None and not call.finished:
+                _record_response(call, _RESPOND.get(args, kwargs, "response"))
+        except Exception:
+            report_internal_error("McpV1ServerAdapter._responded")
 
     def _received(self, args: Any, kwargs: Any) -> tuple[Any, Any, bool]:
         """(responder, request root, whether it is an initialize this wrapper traces)."""
@@ -254,23 +257,26 @@ class McpV1ServerAdapter:
         return pending[0] if pending is not None else None
 
 
-@guarded
 def _record_response(call: ServerCall, response: Any) -> None:
     """The response handed to ``RequestResponder.respond``: a ``ServerResult`` or an ``ErrorData``."""
-    if type(response).__name__ == "ErrorData":
-        code = getattr(response, "code", None)
-        if isinstance(code, int):
-            call.error_reply(code, getattr(response, "message", None))
-            return
-    result = getattr(response, "root", response)
-    kind = type(result).__name__
-    if kind == "CallToolResult":
-        call.succeeded(
-            is_error=getattr(result, "isError", False) is True,
-            payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True),
-        )
-    elif kind == "InitializeResult":
-        call.succeeded(protocol_version=getattr(result, "protocolVersion", None))
-    else:
-        # the payload (read for tools/list and prompts/list only) tells the names the server registers
-        call.succeeded(payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True))
+    # Guarded inline, not by @guarded: called per request (one frame less).
+    try:
+        if type(response).__name__ == "ErrorData":
+            code = getattr(response, "code", None)
+            if isinstance(code, int):
+                call.error_reply(code, getattr(response, "message", None))
+                return
+        result = getattr(response, "root", response)
+        kind = type(result).__name__
+        if kind == "CallToolResult":
+            call.succeeded(
+                is_error=getattr(result, "isError", False) is True,
+                payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True),
+            )
+        elif kind == "InitializeResult":
+            call.succeeded(protocol_version=getattr(result, "protocolVersion", None))
+        else:
+            # the payload (read for tools/list and prompts/list only) tells the names the server registers
+            call.succeeded(payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True))
+    except Exception:
+        report_internal_error("_record_response")

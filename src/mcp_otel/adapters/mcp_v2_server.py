@@ -27,6 +27,7 @@ from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._native import (
     NESTED,
     OTEL_SPAN,
+    SPAN_PARAMETERS,
     close_server_stand_in,
     enabled,
     open_server_stand_in,
@@ -55,6 +56,7 @@ _STDIO_IMPORT_SITES = [
 
 _EXCLUDED = object()  # _start's answer for a request of an excluded method
 # serve_dual_era_loop / serve_loop(server, read_stream, write_stream, *, lifespan_state, session_id, ...)
+_ON_REQUEST_PARAMETERS = ("dctx", "method", "params")  # ServerRunner._on_request(dctx, method, params)
 _SERVE = Arguments(("server", "read_stream", "write_stream"), ("lifespan_state", "session_id"))
 # The server session whose serving loop runs in this task (while a serve_* function builds its Connection).
 _SERVING: ContextVar[ServerSessionRecord | None] = ContextVar("mcp_otel_serving", default=None)
@@ -91,9 +93,10 @@ class McpV2ServerAdapter:
 
     def _server_otel_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """``mcp.server._otel.otel_span``: the SDK middleware's SERVER span is folded into ours."""
-        if OTEL_SPAN.get(args, kwargs, "kind") != SpanKind.SERVER:
+        kind, attributes = OTEL_SPAN.values(args, kwargs, SPAN_PARAMETERS)
+        if kind != SpanKind.SERVER:
             return wrapped(*args, **kwargs)
-        return _SdkServerSpan(self.telemetry, wrapped, args, kwargs)
+        return _SdkServerSpan(self.telemetry, wrapped, args, kwargs, attributes)
 
     # --- sessions ---------------------------------------------------------------------------------
     async def _serve(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -164,12 +167,10 @@ class McpV2ServerAdapter:
         try:
             if not enabled():
                 return None
-            binding = self._on_request_args
-            dctx = binding.get(args, kwargs, "dctx")
-            method = str(binding.get(args, kwargs, "method", "unknown"))
+            dctx, method, params = self._on_request_args.values(args, kwargs, _ON_REQUEST_PARAMETERS)
+            method = "unknown" if method is None else str(method)
             if method in self.telemetry.config.excluded_methods:
                 return _EXCLUDED
-            params = binding.get(args, kwargs, "params")
             get = params.get if isinstance(params, dict) else (lambda _key: None)
             incoming = IncomingRequest(
                 info=request_info(method, getattr(dctx, "request_id", None), get),
@@ -222,18 +223,19 @@ def _extract_unless_adopted(wrapped: Any, instance: Any, args: Any, kwargs: Any)
 class _SdkServerSpan:
     """The SDK middleware's ``otel_span(...)`` context manager: our span adopting it, or the SDK's own."""
 
-    __slots__ = ("_args", "_inner", "_kwargs", "_telemetry", "_token", "_wrapped")
+    __slots__ = ("_args", "_attributes", "_inner", "_kwargs", "_telemetry", "_token", "_wrapped")
 
-    def __init__(self, telemetry: Telemetry, wrapped: Any, args: Any, kwargs: Any) -> None:
+    def __init__(self, telemetry: Telemetry, wrapped: Any, args: Any, kwargs: Any, attributes: Any) -> None:
         self._telemetry = telemetry
         self._wrapped = wrapped
         self._args = args
         self._kwargs = kwargs
+        self._attributes = attributes
         self._inner: Any = None
         self._token: Any = None
 
     def __enter__(self) -> Any:
-        attributes = OTEL_SPAN.get(self._args, self._kwargs, "attributes")
+        attributes = self._attributes
         # Notifications are not requests: the contract records them as session events (DESIGN lifecycle),
         # so the SDK's SERVER span for one is dropped as before.
         stand_in, self._token = open_server_stand_in(self._telemetry, attributes, unmatched=INVALID_SPAN)
