@@ -23,19 +23,12 @@ class Patcher:
     """
 
     def __init__(self) -> None:
-        # wrapt's ``enabled`` for every wrapper: truthy while active. A list, not a callable: wrapt tests a
-        # non-callable's truth in C, so a wrapped call pays no extra Python frame for the gate.
+        self.active = True
+        # wrapt's ``enabled`` for every wrapper: non-empty while active. A list, not a callable: wrapt tests
+        # a non-callable's truth in C, so a wrapped call pays no extra Python frame for the gate.
         self._enabled: list[bool] = [True]
         self._applied: list[tuple[Any, str, Any, Any]] = []
         self._import_hooks: list[tuple[str, Callable[[Any], None]]] = []
-
-    @property
-    def active(self) -> bool:
-        return bool(self._enabled)
-
-    @active.setter
-    def active(self, value: bool) -> None:
-        self._enabled[:] = [True] if value else []
 
     def wrap(self, owner: Any, attribute: str, wrapper: Wrapper) -> bool:
         """Wrap ``owner.attribute`` (a class or module attribute); False (and a debug log) when absent."""
@@ -126,6 +119,7 @@ class Patcher:
     def unwrap_all(self) -> None:
         """Restore every patched attribute; wrappers someone else wrapped over stay but go inert."""
         self.active = False
+        self._enabled.clear()
         for module_name, hook in self._import_hooks:
             pending = _PENDING_IMPORT_HOOKS.get(module_name, [])
             if hook in pending:

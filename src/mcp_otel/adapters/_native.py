@@ -115,23 +115,31 @@ def adopt_attributes(telemetry: Telemetry, span: Any, items: Any) -> None:
             return
         current: Any = None
         adopted: set[str] | None = None
+        looked_up = False
         for key, value in items:
             if not isinstance(key, str) or key in _CONTRACT_DECIDES or value is None:
                 continue
-            if adopted is None:
-                try:
-                    adopted = _ADOPTED.setdefault(span, set())
-                except TypeError:  # not weak-referenceable: a key of ours or theirs is simply kept once
-                    adopted = set()
+            if not looked_up:
                 current = getattr(span, "attributes", None) or {}
-            if key in current and key not in adopted:
+                adopted, looked_up = _adopted_keys(span, create=False), True
+            if key in current and (adopted is None or key not in adopted):
                 continue
             if isinstance(value, str):
                 value = _scrubbed(telemetry, key, value)
+            if adopted is None:
+                adopted = _adopted_keys(span, create=True)
             adopted.add(key)
             span.set_attribute(key, value)
     except Exception:
         report_internal_error("adopt_attribute")
+
+
+def _adopted_keys(span: Any, *, create: bool) -> Any:
+    """The keys libraries put on ``span`` so far; the entry is made only when one is (most are ours)."""
+    try:
+        return _ADOPTED.setdefault(span, set()) if create else _ADOPTED.get(span)
+    except TypeError:  # not weak-referenceable: a key of ours or theirs is simply kept once
+        return set() if create else None
 
 
 def _scrubbed(telemetry: Telemetry, key: str, value: str) -> str:
