@@ -41,17 +41,20 @@ class ServerSessionInfo:
 
     @property
     def network_transport(self) -> str | None:
-        if self.transport == semconv.TRANSPORT_STDIO:
-            return "pipe"
-        if self.transport in (semconv.TRANSPORT_SSE, semconv.TRANSPORT_STREAMABLE_HTTP):
-            return "tcp"
-        return None
+        return _NETWORK.get(self.transport, _UNKNOWN_NETWORK)[0]
 
     @property
     def network_protocol_name(self) -> str | None:
-        if self.transport in (semconv.TRANSPORT_SSE, semconv.TRANSPORT_STREAMABLE_HTTP):
-            return "http"
-        return None
+        return _NETWORK.get(self.transport, _UNKNOWN_NETWORK)[1]
+
+
+# mcp_otel.transport -> (network.transport, network.protocol.name)
+_NETWORK: dict[str | None, tuple[str | None, str | None]] = {
+    semconv.TRANSPORT_STDIO: ("pipe", None),
+    semconv.TRANSPORT_SSE: ("tcp", "http"),
+    semconv.TRANSPORT_STREAMABLE_HTTP: ("tcp", "http"),
+}
+_UNKNOWN_NETWORK: tuple[str | None, str | None] = (None, None)
 
 
 @dataclass
@@ -406,12 +409,12 @@ def _attributes(
     session_id = request.session_id or (session.session_id if session is not None else None)
     protocol_version = request.protocol_version or (session.protocol_version if session else None)
     transport = request.transport or (session.info.transport if session is not None else None)
-    endpoint = ServerSessionInfo(transport=transport)
+    network_transport, network_protocol = _NETWORK.get(transport, _UNKNOWN_NETWORK)
     for key, value in (
         (semconv.MCP_SESSION_ID, telemetry.clip(session_id) if session_id else None),
         (semconv.MCP_PROTOCOL_VERSION, telemetry.clip(protocol_version) if protocol_version else None),
-        (semconv.NETWORK_TRANSPORT, endpoint.network_transport),
-        (semconv.NETWORK_PROTOCOL_NAME, endpoint.network_protocol_name),
+        (semconv.NETWORK_TRANSPORT, network_transport),
+        (semconv.NETWORK_PROTOCOL_NAME, network_protocol),
         (
             semconv.CLIENT_ADDRESS,
             telemetry.clip(request.client_address) if request.client_address else None,

@@ -528,11 +528,18 @@ def record_leak_event(span: Span, stream: TrackedStream) -> None:
 
 def request_attributes(telemetry: Telemetry, info: RequestInfo) -> dict[str, AttributeValue]:
     """The conventions' request attributes that are known before the request is sent."""
-    attributes: dict[str, AttributeValue] = {semconv.MCP_METHOD_NAME: telemetry.clip(info.method)}
+    clip = telemetry.clip
+    limit = telemetry.config.max_attribute_length  # the common case (short values) without a call each
+    method = info.method
+    attributes: dict[str, AttributeValue] = {
+        semconv.MCP_METHOD_NAME: method if len(method) <= limit else clip(method)
+    }
     if info.request_id is not None:
-        attributes[semconv.JSONRPC_REQUEST_ID] = telemetry.clip(str(info.request_id))
+        request_id = str(info.request_id)
+        attributes[semconv.JSONRPC_REQUEST_ID] = request_id if len(request_id) <= limit else clip(request_id)
     if info.tool_name is not None:
-        attributes[semconv.GEN_AI_TOOL_NAME] = telemetry.clip(info.tool_name)
+        tool = info.tool_name
+        attributes[semconv.GEN_AI_TOOL_NAME] = tool if len(tool) <= limit else clip(tool)
         if info.method == "tools/call":
             attributes[semconv.GEN_AI_OPERATION_NAME] = semconv.OPERATION_EXECUTE_TOOL
     if info.prompt_name is not None:
