@@ -209,6 +209,39 @@ async def test_fixed_descriptions(flavour: str) -> None:
         assert span.attributes["error.type"] == "-32603"
 
 
+@pytest.mark.parametrize("capture", [False, True], ids=["capture-off", "capture-on"])
+async def test_an_exception_ending_a_request_is_one_exception_event(capture: bool) -> None:
+    """Trust rule 1 (the libraries record one) within rule 4: the type always, message and stack only
+    with content capture on; on the server for a raising handler, on the client for a raised reply."""
+    with instrumented(capture_content=capture) as cap:
+        await _exercise("lowlevel")
+    failed = [s for s in cap.spans() if s.status.status_code == StatusCode.ERROR and s.name != "mcp.session"]
+    assert failed
+    for span in failed:
+        events = [e for e in span.events if e.name == "exception"]
+        # an isError result is no exception; mcp 1.x servers turn a handler's exception into an error
+        # reply before any hook sees it
+        raised = span.attributes["error.type"] != "tool_error" and (
+            span.kind == SpanKind.CLIENT or MCP_MAJOR >= 2
+        )
+        assert len(events) == (1 if raised else 0), (span.name, span.kind, span.events)
+        if not events:
+            continue
+        attributes = dict(events[0].attributes or {})
+        assert attributes["exception.type"]
+        if capture:
+            assert "exception.stacktrace" in attributes
+        else:
+            assert set(attributes) == {"exception.type"}
+    if MCP_MAJOR >= 2:  # the 2.x low-level server sees the handler's ValueError itself
+        (boom,) = [s for s in failed if s.name == "tools/call boom" and s.kind == SpanKind.SERVER]
+        (event,) = boom.events
+        assert event.attributes["exception.type"] == "ValueError"
+        if capture:
+            assert MARK in event.attributes["exception.message"]
+            assert "raise ValueError" in event.attributes["exception.stacktrace"]
+
+
 async def test_capture_on_records_the_messages(flavour: str) -> None:
     with instrumented(capture_content=True) as cap:
         await _exercise(flavour)

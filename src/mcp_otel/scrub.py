@@ -23,9 +23,14 @@ _PATH_QUERY_IN_TEXT = re.compile(r"(?<![^\s'\"(<=\[])/[^\s'\"<>`?#]*\?[^\s'\"<>`
 _QUERY_SEPARATORS = re.compile(r"([&;])")
 
 
-def clip(value: str, limit: int) -> str:
-    """``value`` bounded to ``limit`` characters (an ellipsis marks the cut)."""
-    return value if len(value) <= limit else value[: max(limit - 3, 0)] + "..."
+def clip(value: str, limit: int, *, keep_end: bool = False) -> str:
+    """``value`` bounded to ``limit`` characters (an ellipsis marks the cut); ``keep_end`` keeps the last
+    characters instead of the first (a Python stack trace ends with where it was raised and the message)."""
+    if len(value) <= limit:
+        return value
+    if keep_end:
+        return "..." + value[len(value) - max(limit - 3, 0) :]
+    return value[: max(limit - 3, 0)] + "..."
 
 
 def url(value: str) -> str:

@@ -38,6 +38,11 @@ CLIENT_ADDRESS: Final = "client.address"
 CLIENT_PORT: Final = "client.port"
 ERROR_TYPE: Final = "error.type"
 RPC_RESPONSE_STATUS_CODE: Final = "rpc.response.status_code"
+# The OpenTelemetry exception event (one per span whose request ended in an exception; content rule: telemetry.py)
+EVENT_EXCEPTION: Final = "exception"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 
 OPERATION_EXECUTE_TOOL: Final = "execute_tool"
 

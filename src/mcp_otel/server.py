@@ -300,7 +300,7 @@ class ServerCall:
     def failed(self, exc: BaseException) -> None:
         """The handler raised: the JSON-RPC code it maps to, else the exception's class name."""
         if not self.finished:
-            self._finish(handler_error(exc, self.method))
+            self._finish(handler_error(exc, self.method), exc)
 
     def _register_answered(self) -> None:
         """A tool / prompt the server answered without error is one it registers (bounds.py)."""
@@ -308,14 +308,14 @@ class ServerCall:
         if kind is not None and self.target is not None:
             self._telemetry.server_names.register(kind, (self.target,))
 
-    def _finish(self, error: ErrorInfo | None) -> None:
+    def _finish(self, error: ErrorInfo | None, exception: BaseException | None = None) -> None:
         # Caller errors (and a caller's cancellation) are recorded in error.type, without ERROR status.
         caller_error = error is not None and (
             error.code in semconv.CALLER_ERROR_CODES or error.error_type == semconv.ERROR_CANCELLED
         )
         if error is None:
             self._register_answered()
-        self.op.finish(error, record_status=not caller_error)
+        self.op.finish(error, record_status=not caller_error, exception=exception)
         if self.session is not None:
             self.session.on_request_finished(error)
 

@@ -13,7 +13,7 @@ from opentelemetry import metrics, trace
 from mcp_otel import scrub, semconv
 from mcp_otel.bounds import NameBook
 from mcp_otel.config import Config
-from mcp_otel.errors import ErrorInfo, description
+from mcp_otel.errors import ErrorInfo, description, qualified_name, unwrap_exception_group
 from mcp_otel.version import __version__
 
 _logger = logging.getLogger("mcp_otel")
@@ -208,3 +208,20 @@ class Telemetry:
         """The status description of a failed span: handler/peer text only with content capture on."""
         found = description(error, self.config.capture_content)
         return self.text(found) if found else None
+
+    def exception_attributes(self, exc: BaseException) -> dict[str, Any]:
+        """The ``exception`` event of a span its request ended in ``exc``: the type always, the message and
+        stack (handler or application text, DESIGN trust rule 4) only with content capture on."""
+        inner = unwrap_exception_group(exc)
+        attributes: dict[str, Any] = {semconv.EXCEPTION_TYPE: qualified_name(inner)}
+        if self.config.capture_content:
+            import traceback  # only with capture on: not on every process's import path
+
+            message = str(inner)
+            if message:
+                attributes[semconv.EXCEPTION_MESSAGE] = self.text(message)
+            stack = "".join(traceback.format_exception(type(inner), inner, inner.__traceback__))
+            attributes[semconv.EXCEPTION_STACKTRACE] = scrub.clip(
+                scrub.text(stack), self.config.max_attribute_length, keep_end=True
+            )
+        return attributes

@@ -140,6 +140,45 @@ async def test_fastmcp_session_id_of_a_sessionless_transport_is_not_adopted() ->
 
 
 @needs_fastmcp
+@pytest.mark.parametrize("capture", [False, True], ids=["capture-off", "capture-on"])
+async def test_fastmcps_client_span_is_kept_when_no_request_is_sent(capture: bool) -> None:
+    """FastMCP's CLIENT span waits for ours; a call that fails before sending a request (here: the client
+    is not connected) claims none, and FastMCP's span is exported as without mcp-otel, under rule 4."""
+    client = _client(_server(auth=False))
+    with captured(capture_content=capture) as cap:
+        with pytest.raises(RuntimeError) as raised:
+            await client.call_tool("add", {"a": 1, "b": 2})
+    (span,) = [s for s in cap.spans(None) if s.kind.name == "CLIENT"]
+    assert (span.instrumentation_scope.name, span.name) == ("fastmcp", "tools/call add")
+    assert dict(span.attributes or {})["gen_ai.tool.name"] == "add"
+    assert span.status.status_code.name == "ERROR"
+    (event,) = span.events
+    assert dict(event.attributes or {})["exception.type"] == "RuntimeError"
+    if capture:
+        assert span.status.description == str(raised.value)
+        assert dict(event.attributes or {})["exception.message"] == str(raised.value)
+    else:
+        assert span.status.description is None
+        assert set(dict(event.attributes or {})) == {"exception.type"}
+
+
+@pytest.mark.skipif(FASTMCP_MAJOR < 4, reason="FastMCP's span helpers are public in fastmcp 4")
+async def test_fastmcps_client_span_helper_alone_is_exported_once() -> None:
+    from fastmcp.client.telemetry import client_span
+
+    with captured() as cap:
+        with client_span("tools/call x", "tools/call", "x"):
+            pass
+    (span,) = cap.spans(None)
+    assert (span.instrumentation_scope.name, span.kind.name, span.name) == (
+        "fastmcp",
+        "CLIENT",
+        "tools/call x",
+    )
+    assert dict(span.attributes or {})["fastmcp.component.key"] == "x"
+
+
+@needs_fastmcp
 async def test_a_proxy_and_its_backend_each_carry_their_own_attributes() -> None:
     """A FastMCP proxy's outgoing call runs inside its SERVER span; the backend's request is its own."""
     from fastmcp import FastMCP
@@ -166,6 +205,10 @@ async def test_a_proxy_and_its_backend_each_carry_their_own_attributes() -> None
     assert by_name["parent"]["fastmcp.provider.type"] == "LocalProvider"
     clients = [s for s in cap.spans(None) if s.kind.name == "CLIENT" and s.name == "tools/call add"]
     assert len(clients) == 2 and {s.instrumentation_scope.name for s in clients} == {"mcp_otel"}
+    # the proxy's outgoing call: FastMCP opens two CLIENT spans (its ProxyProvider's around its Client's);
+    # both are folded into our one CLIENT span
+    providers = [dict(s.attributes or {}).get("fastmcp.provider.type") for s in clients]
+    assert sorted(providers, key=str) == [None, "ProxyProvider"]
 
 
 def _mcp_metric_points(cap: Capture) -> int:

@@ -25,6 +25,7 @@ no handler text leaks (rule 4).
 from __future__ import annotations
 
 import sys
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -186,19 +187,32 @@ class AdoptedSpan(NonRecordingSpan):
 
 
 class _PendingClientSpan(AdoptedSpan):
-    """FastMCP's CLIENT span, opened before ours: attributes wait here until our request span claims it."""
+    """FastMCP's CLIENT span, opened before ours: attributes wait here until our request span claims it.
 
-    def __init__(self, telemetry: Telemetry, method: str | None) -> None:
+    When no request span of ours claims it (the call failed before a request was sent, or FastMCP's
+    ``client_span`` helper was used on its own), it is emitted as FastMCP's own span at the end
+    (:meth:`replay`): nothing FastMCP would have recorded is lost (DESIGN trust rule 1).
+    """
+
+    def __init__(self, telemetry: Telemetry, name: str, method: str | None, outer: Any) -> None:
         super().__init__(telemetry, None)
+        self.name = name
         self.method = method
+        # FastMCP's CLIENT span this one opened inside (a proxy's ProxyProvider span around its Client's
+        # call_tool): the same call, claimed together with it
+        self._outer: _PendingClientSpan | None = outer
         self._waiting: dict[str, Any] = {}
         self._claimed = False
+        self._parent = otel_context.get_current()  # never made current: the context it opened in
+        self._start = time.time_ns()
+        self._calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []  # status, exception, events
 
     def set_attribute(self, key: str, value: Any) -> None:
         if self._target is None:
             if key == semconv.MCP_METHOD_NAME and isinstance(value, str):
                 self.method = value
-            self._waiting[key] = value
+            if len(self._waiting) < _MAX_WAITING or key in self._waiting:
+                self._waiting[key] = value
         else:
             super().set_attribute(key, value)
 
@@ -212,10 +226,61 @@ class _PendingClientSpan(AdoptedSpan):
         except Exception:
             report_internal_error("AdoptedSpan.set_attributes")
 
+    def _keep(self, call: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if not self._claimed and len(self._calls) < _MAX_WAITING:
+            self._calls.append((call, args, kwargs))
+
+    def set_status(self, *args: Any, **kwargs: Any) -> None:
+        self._keep("set_status", args, kwargs)
+
+    def record_exception(self, *args: Any, **kwargs: Any) -> None:
+        self._keep("record_exception", args, kwargs)
+
+    def add_event(self, *args: Any, **kwargs: Any) -> None:
+        self._keep("add_event", args, kwargs)
+
+    def update_name(self, name: str) -> None:
+        if not self._claimed:
+            self.name = name
+
     def claim(self, span: Any) -> None:
+        outer = self._outer
+        if outer is not None and not outer._claimed and outer.method == self.method:
+            outer.claim(span)  # first: the inner, more specific span's values win
         self._target, self._claimed = span, True
-        waiting, self._waiting = self._waiting, {}
+        waiting, self._waiting, self._calls = self._waiting, {}, []
         adopt_attributes(self._telemetry, span, waiting.items())
+
+    def replay(self, tracer: trace.Tracer) -> None:
+        """Unclaimed at its end: FastMCP's span as it would have been, under the content rule (rule 4)."""
+        try:
+            if self._claimed:
+                return
+            attributes = {
+                key: _scrubbed(self._telemetry, key, value) if isinstance(value, str) else value
+                for key, value in self._waiting.items()
+                if isinstance(key, str) and value is not None
+            }
+            span = tracer.start_span(
+                self.name,
+                context=self._parent,
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+                start_time=self._start,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+            target: Any = span
+            if span.is_recording() and not self._telemetry.config.capture_content:
+                target = _ContentSafeSpan(span)
+            for call, args, kwargs in self._calls:
+                getattr(target, call)(*args, **kwargs)
+            span.end()
+        except Exception:
+            report_internal_error("_PendingClientSpan.replay")
+
+
+_MAX_WAITING = 128  # attributes and calls kept for an unclaimed span (a library sets a dozen)
 
 
 def claim_client_span(method: str, span: Any) -> None:
@@ -282,7 +347,8 @@ class AdoptingTracer(trace.Tracer):
             try:
                 yield safe
             except BaseException as exc:
-                safe.record_exception(exc)
+                if not safe._self_recorded:  # FastMCP records its exception itself: once per span
+                    safe.record_exception(exc)
                 safe.set_status(StatusCode.ERROR)
                 raise
 
@@ -303,13 +369,14 @@ class AdoptingTracer(trace.Tracer):
         if is_silenced() or method in self._telemetry.config.excluded_methods:
             yield INVALID_SPAN
             return
-        pending = _PendingClientSpan(self._telemetry, method)
+        pending = _PendingClientSpan(self._telemetry, name, method, _NATIVE_CLIENT.get())
         pending.set_attributes(attributes)
         token = _NATIVE_CLIENT.set(pending)
         try:
             yield pending
         finally:
             _NATIVE_CLIENT.reset(token)
+            pending.replay(self._real())
 
     @contextmanager
     def _server_span(self, name: str, args: Any, kwargs: Any) -> Iterator[Any]:
@@ -333,12 +400,17 @@ class _ContentSafeSpan(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """A library's own span with content capture off: an exception is recorded by its type alone and a
     status keeps its code, never a description (both would carry the handler's text)."""
 
+    def __init__(self, span: Any) -> None:
+        super().__init__(span)
+        self._self_recorded = False  # wrapt keeps `_self_*` attributes on the proxy, not the span
+
     def __enter__(self) -> Any:
         self.__wrapped__.__enter__()
         return self  # `with span as s: s.record_exception(...)` keeps the rule
 
     def record_exception(self, exception: BaseException, *args: Any, **kwargs: Any) -> None:
         try:
+            self._self_recorded = True
             if self.__wrapped__.is_recording():
                 self.__wrapped__.add_event(
                     "exception", {"exception.type": errors.qualified_name(unwrap_exception_group(exception))}

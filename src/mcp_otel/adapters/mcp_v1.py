@@ -171,7 +171,7 @@ class McpV1ClientAdapter:
             try:
                 result = await wrapped(*call_args, **call_kwargs)
             except BaseException as exc:
-                op.finish(classify(exc))
+                op.finish(classify(exc), exception=exc)
                 raise
         self._finished(op, record, request, result)
         return result

@@ -200,7 +200,7 @@ class McpV1LifecycleAdapter:
             try:
                 result = await wrapped(*call_args, **call_kwargs)
             except BaseException as exc:
-                op.finish(classify(exc))
+                op.finish(classify(exc), exception=exc)
                 raise
         op.finish()
         return result

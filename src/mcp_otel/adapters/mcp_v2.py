@@ -255,7 +255,8 @@ class McpV2ClientAdapter:
                     result = await wrapped(*args, **kwargs)
                 except BaseException as exc:
                     op.finish(
-                        classify(exc, session_id_known=record is not None and record.session_id is not None)
+                        classify(exc, session_id_known=record is not None and record.session_id is not None),
+                        exception=exc,
                     )
                     raise
         finally:

@@ -97,7 +97,7 @@ class McpV2LifecycleAdapter:
                 try:
                     result = await wrapped(*args, **kwargs)
                 except BaseException as exc:
-                    op.finish(classify(exc))
+                    op.finish(classify(exc), exception=exc)
                     raise
         finally:
             _PENDING_CLIENT_OP.reset(token)
