@@ -77,6 +77,10 @@ class _RequestWithMeta(wrapt.ObjectProxy):  # type: ignore[type-arg]
         return data
 
 
+# send_request(request, result_type, request_read_timeout_seconds=None, ...): what _start reads
+_SEND_PARAMETERS = ("request", "request_read_timeout_seconds")
+
+
 class McpV1ClientAdapter:
     """Patches the mcp 1.x client."""
 
@@ -181,10 +185,8 @@ class McpV1ClientAdapter:
         try:
             if not enabled():
                 return None
-            request = binding.get(args, kwargs, "request")
-            info = describe_request(
-                instance, request, binding.get(args, kwargs, "request_read_timeout_seconds")
-            )
+            request, timeout = binding.values(args, kwargs, _SEND_PARAMETERS)
+            info = describe_request(instance, request, timeout)
             if info.method in self.telemetry.config.excluded_methods:
                 return _EXCLUDED
             record = self.hub.record_for(instance)

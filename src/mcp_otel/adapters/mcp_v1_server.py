@@ -41,6 +41,8 @@ _STDIO_IMPORT_SITES = [
 ]
 _INVALID_PARAMS = -32602
 _EXCLUDED = object()  # the answer for a request of an excluded method
+# Server._handle_request(message, req, session, ...): what _start_handled reads
+_HANDLE_PARAMETERS = ("message", "req", "session")
 # RequestResponder.respond(response)
 _RESPOND = Arguments(("response",))
 
@@ -202,10 +204,7 @@ class McpV1ServerAdapter:
 
     def _start_handled(self, args: Any, kwargs: Any) -> Any:
         try:
-            binding = self._handle_args
-            message = binding.get(args, kwargs, "message")
-            req = binding.get(args, kwargs, "req")
-            session = binding.get(args, kwargs, "session")
+            message, req, session = self._handle_args.values(args, kwargs, _HANDLE_PARAMETERS)
             if enabled() and str(getattr(req, "method", "")) in self.telemetry.config.excluded_methods:
                 return _EXCLUDED
         except Exception:
