@@ -4,6 +4,7 @@
     python benchmarks/startup.py --envs v1 v2         # .venvs/v1 and .venvs/v2, side by side, interleaved
     python benchmarks/startup.py --rounds 21 --exit-rounds 5
     python benchmarks/startup.py --baseline-src /tmp/old/src   # also an older mcp-otel (`git archive REV src`)
+    python benchmarks/startup.py --rounds 0 --exit-rounds 0 --instructions   # instruction counts only
 
 Start-up: wall time (and CPU time) of fresh interpreters, every case once per round in a shuffled order (so machine noise
 falls on all cases alike), medians over the rounds:
@@ -19,6 +20,9 @@ falls on all cases alike), medians over the rounds:
 Inside the ``sdk+instrument()`` child, the time of ``import mcp_otel.instrumentor`` and of the
 ``instrument()`` call itself are reported too.
 
+Instructions (``--instructions``): the start-up cases once each under valgrind, whole process; on a
+loaded machine wall and CPU times of a few milliseconds drown in the noise, instruction counts do not.
+
 Exit: an MCP client over stdio (tests/zerocode/apps/client_app.py, which spawns an instrumented stdio
 server), the OTLP endpoint a closed port: wall time uninstrumented vs ``MCP_OTEL_AUTO_INSTRUMENT=true``
 (gRPC and HTTP), and the stderr lines the instrumented run printed.
@@ -30,11 +34,13 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,6 +105,10 @@ def base_env() -> dict[str, str]:
     drop = ("OTEL_", "MCP_OTEL_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.pop("TRACEPARENT", None)
+    # An installed package runs from .pyc files (pip compiles at install, Python caches on first import);
+    # with PYTHONDONTWRITEBYTECODE set (some shells and CI images set it) every run would compile every
+    # module from source again, which then dominates what is measured. The warm-up round writes them.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{closed_port()}"
     return env
 
@@ -163,7 +173,7 @@ def startup(envs: list[str], rounds: int) -> None:
     pythons = {env: python_of(env) for env in envs}
     cases = list(CASES)
     if BASELINE_SRC:
-        cases += [f"{c} (baseline)" for c in CASES if c.startswith("auto")]
+        cases += [f"{c} (baseline)" for c in CASES if c.startswith("auto") or c == "sdk+instrument()"]
     times: dict[tuple[str, str], list[float]] = {(e, c): [] for e in envs for c in cases}
     extras: dict[tuple[str, str], list[dict[str, float]]] = {(e, c): [] for e in envs for c in cases}
     for env in envs:  # warm the caches (.pyc, page cache) once
@@ -197,6 +207,51 @@ def startup(envs: list[str], rounds: int) -> None:
                 ]
             )
             print(f"{name:<28} {case:<29} {median:8.1f} {delta:>9} {ratio:>6}  {notes}")
+
+
+INSTRUCTION_CASES = ("unset", "auto grpc", "auto http", "sdk", "sdk+instrument()")
+
+
+def count_instructions(python: str, case: str) -> int:
+    """Instructions one fresh interpreter of ``case`` executes (valgrind callgrind, start to exit)."""
+    env = base_env()
+    case = with_baseline(case, env)
+    env["PYTHONHASHSEED"] = "0"  # the same dict layouts every run
+    variables, pre, post = CASES[case]
+    env.update({k: v for k, v in variables.items() if v is not None})
+    with tempfile.TemporaryDirectory() as tmp:
+        code = PROBE.format(pre=pre, post=post)
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", python, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or found is None:
+        raise SystemExit(f"{python} {case}: {proc.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def instructions(envs: list[str]) -> None:
+    """The start-up cases once each under valgrind: a comparison that machine load does not blur."""
+    cases = list(INSTRUCTION_CASES)
+    if BASELINE_SRC:
+        cases += [
+            f"{c} (baseline)" for c in INSTRUCTION_CASES if c.startswith("auto") or c == "sdk+instrument()"
+        ]
+    print("\nStart-up in instructions (valgrind callgrind, whole process, PYTHONHASHSEED=0; M = 10^6)")
+    print(f"{'environment':<28} {'case':<29} {'instructions':>13} {'vs base':>9}")
+    for env in envs:
+        python = python_of(env)
+        for case in cases:  # the .pyc files (of the baseline tree too)
+            run_case(python, case)
+        counts = {case: count_instructions(python, case) for case in cases}
+        for case, count in counts.items():
+            base = counts["sdk" if case.startswith("sdk+") else "unset"]
+            delta = "" if case in ("unset", "sdk") else f"{(count - base) / 1e6:+.1f} M"
+            print(f"{label(python):<28} {case:<29} {count / 1e6:11.1f} M {delta:>9}")
 
 
 def exit_delay(envs: list[str], rounds: int) -> None:
@@ -245,10 +300,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--exit-rounds", type=int, default=3, help="0: skip the exit measurement")
     parser.add_argument("--baseline-src", help="a src/ tree of another mcp-otel, measured side by side")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions under valgrind (slow: ~20 s a case)",
+    )
     args = parser.parse_args()
     global BASELINE_SRC
     BASELINE_SRC = str(Path(args.baseline_src).resolve()) if args.baseline_src else None
-    startup(args.envs, args.rounds)
+    if args.rounds:
+        startup(args.envs, args.rounds)
+    if args.instructions:
+        instructions(args.envs)
     if args.exit_rounds:
         exit_delay(args.envs, args.exit_rounds)
 

@@ -163,10 +163,10 @@ def test_unknown_excluded_method_keyword_warns(caplog: pytest.LogCaptureFixture)
 def test_one_table_config_typeddict_docs_and_readme_agree() -> None:
     """Adding an option is one row in OPTIONS plus a Config field, a TypedDict key and its documentation."""
     from mcp_otel import McpInstrumentor, semconv
-    from mcp_otel.config import _OTHER_KEYWORDS, _PRIVATE_KEYWORDS, OPTIONS, Config, InstrumentOptions
+    from mcp_otel.config import _OTHER_KEYWORDS, OPTIONS, Config, InstrumentOptions
 
     assert [f.name for f in dataclasses.fields(Config)] == [o.name for o in OPTIONS]
-    typed = set(InstrumentOptions.__annotations__) - set(_OTHER_KEYWORDS) - set(_PRIVATE_KEYWORDS)
+    typed = set(InstrumentOptions.__annotations__) - set(_OTHER_KEYWORDS)
     assert typed == {o.name for o in OPTIONS if o.keyword}
     defaults = Config()
     readme = (ROOT / "README.md").read_text()

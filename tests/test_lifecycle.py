@@ -89,10 +89,10 @@ def test_instrument_uninstrument_100_times_leaves_nothing_behind() -> None:
 
 
 def test_unknown_mcp_version_warns_and_patches_nothing(monkeypatch: pytest.MonkeyPatch, caplog: Any) -> None:
-    import mcp_otel.instrumentor as instrumentor_module
+    import mcp_otel._instrumentation as instrumentation_module
 
-    real = instrumentor_module._major
-    monkeypatch.setattr(instrumentor_module, "_major", lambda dist: 3 if dist == "mcp" else real(dist))
+    real = instrumentation_module._major
+    monkeypatch.setattr(instrumentation_module, "_major", lambda dist: 3 if dist == "mcp" else real(dist))
     from mcp.client.session import ClientSession
 
     before = ClientSession.__dict__.get("__aenter__")

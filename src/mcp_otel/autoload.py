@@ -199,25 +199,24 @@ def when_imported(name: str, hook: Callable[[Any], None]) -> None:
 
 def _on_mcp_imported(module: Any) -> None:
     _install_first_span_trigger()
-    from mcp_otel.instrumentor import McpInstrumentor
+    # Not McpInstrumentor: BaseInstrumentor would put opentelemetry.instrumentation and packaging on every
+    # instrumented process's start-up (mcp_otel._instrumentation keeps the state they share).
+    from mcp_otel import _instrumentation
 
-    instrumentor = McpInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry or instrumentor.busy:
+    state = _instrumentation.state
+    if state.instrumented or state.busy:
         return  # opentelemetry-instrument (which imports mcp while it instruments) or the application
-    if _dependencies_met():  # the same check as BaseInstrumentor's, without importlib.metadata.version()
-        instrumentor.instrument(_mcp_otel_autoload=True, skip_dep_check=True)
+    if _dependencies_met():  # what BaseInstrumentor checks, without packaging
+        _instrumentation.instrument({}, autoload=True)
 
 
 def _dependencies_met() -> bool:
     """``McpInstrumentor.instrumentation_dependencies()`` satisfied (read from the metadata headers only)."""
-    from packaging.requirements import Requirement  # imported by BaseInstrumentor already
-
-    from mcp_otel.package import _instruments, installed_version
+    from mcp_otel.package import _instruments, requirement_met
 
     for spec in _instruments:
-        requirement = Requirement(spec)
-        found = installed_version(requirement.name)
-        if found is None or not requirement.specifier.contains(found, prereleases=True):
+        found, met = requirement_met(spec)
+        if not met:
             _logger().error("mcp-otel: %r is required, found %s; MCP is not instrumented", spec, found)
             return False
     return True
@@ -349,6 +348,10 @@ def _configure_sdk() -> bool:
     providers: dict[str, Any] = {"traces": tracer_provider}
     providers["metrics"] = _metrics_provider(resource, guards)
     providers["logs"] = _logs_provider(resource, guards)
+    from mcp_otel._instrumentation import state
+
+    if state.telemetry is not None:  # its instruments, created lazily: from the proxy, before ours is set
+        state.telemetry.ensure_instruments()
     trace.set_tracer_provider(tracer_provider)
     if providers["metrics"] is not None:
         from opentelemetry import metrics

@@ -16,7 +16,6 @@ All validation lives here:
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import os
@@ -261,13 +260,10 @@ class InstrumentOptions(TypedDict, total=False):
     # BaseInstrumentor's own
     skip_dep_check: bool
     raise_exception_on_conflict: bool
-    # internal: set by the MCP_OTEL_AUTO_INSTRUMENT start-up hook (mcp_otel.autoload)
-    _mcp_otel_autoload: bool
 
 
 # instrument() keywords that are not OPTIONS rows
 _OTHER_KEYWORDS = ("tracer_provider", "meter_provider", "skip_dep_check", "raise_exception_on_conflict")
-_PRIVATE_KEYWORDS = ("_mcp_otel_autoload",)
 _PROVIDER_METHODS = {"tracer_provider": "get_tracer", "meter_provider": "get_meter"}
 
 
@@ -280,7 +276,9 @@ def check_instrument_kwargs(kwargs: Mapping[str, Any]) -> None:
     """Raise ``TypeError``/``ValueError`` for an unknown keyword or an invalid value (``instrument()``)."""
     known = keywords()
     for name, value in kwargs.items():
-        if name not in known and name not in _PRIVATE_KEYWORDS:
+        if name not in known:
+            import difflib  # only for a mistake: not on every start-up
+
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise TypeError(f"instrument() got an unexpected keyword argument {name!r}{hint}")
@@ -319,6 +317,8 @@ def warn_unknown_methods(source: str, methods: Iterable[str]) -> None:
         if (source, method) in _warned:
             continue
         _warned.add((source, method))
+        import difflib
+
         close = difflib.get_close_matches(method, sorted(semconv.MCP_METHODS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         _logger.warning(

@@ -155,13 +155,11 @@ _hubs: dict[int, tuple[Any, ClientHub]] = {}
 
 
 def _instrumented_hub() -> ClientHub | None:
-    """A hub bound to the current ``McpInstrumentor`` instrumentation, or None when not instrumented."""
-    from mcp_otel.instrumentor import McpInstrumentor
+    """A hub bound to the current instrumentation (McpInstrumentor's or the start-up hook's), or None."""
+    from mcp_otel._instrumentation import state
 
-    instrumentor = McpInstrumentor()
-    telemetry = getattr(instrumentor, "_telemetry", None)
-    patcher = getattr(instrumentor, "_patcher", None)
-    if not instrumentor.is_instrumented_by_opentelemetry or telemetry is None or patcher is None:
+    telemetry, patcher = state.telemetry, state.patcher
+    if not state.instrumented or telemetry is None or patcher is None:
         return None
     if not patcher.active:
         return None

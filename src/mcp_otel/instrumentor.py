@@ -1,36 +1,25 @@
-"""``McpInstrumentor``: detects the installed MCP libraries and applies (or removes) their adapters."""
+"""``McpInstrumentor``: the contrib ``BaseInstrumentor`` over mcp_otel._instrumentation, which detects the
+installed MCP libraries and applies (or removes) their adapters."""
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
-import logging
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from mcp_otel import retry
-from mcp_otel._patching import Patcher
-from mcp_otel.config import Config, check_instrument_kwargs
-from mcp_otel.package import _instruments, installed_version
-from mcp_otel.streams import StreamTracker
-from mcp_otel.telemetry import Telemetry
+from mcp_otel import _instrumentation
+from mcp_otel.config import check_instrument_kwargs
+from mcp_otel.package import _instruments
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
+    from mcp_otel._patching import Patcher
     from mcp_otel.config import InstrumentOptions
+    from mcp_otel.telemetry import Telemetry
 
-_logger = logging.getLogger("mcp_otel")
-
-
-def _major(distribution: str) -> int | None:
-    try:
-        version = installed_version(distribution)  # not importlib.metadata.version(): see there
-        return int(version.split(".")[0]) if version is not None else None
-    except ValueError:
-        return None
+_state = _instrumentation.state
 
 
 class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -67,11 +56,33 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     - ``skip_dep_check``, ``raise_exception_on_conflict``: ``BaseInstrumentor``'s own.
     """
 
-    # True while instrument() runs. It imports mcp, which fires the MCP_OTEL_AUTO_INSTRUMENT hook; the hook
-    # must then leave it alone, so that opentelemetry-instrument and the hook together instrument once.
-    busy = False
-    # The current instrumentation was applied by the MCP_OTEL_AUTO_INSTRUMENT hook (mcp_otel.autoload).
-    by_autoload = False
+    # BaseInstrumentor keeps this flag on the instance; here it is the process's one record
+    # (mcp_otel._instrumentation), which the MCP_OTEL_AUTO_INSTRUMENT hook sets without this class.
+    @property
+    def _is_instrumented_by_opentelemetry(self) -> bool:
+        return _state.instrumented
+
+    @_is_instrumented_by_opentelemetry.setter
+    def _is_instrumented_by_opentelemetry(self, value: bool) -> None:
+        _state.instrumented = value
+
+    @property
+    def busy(self) -> bool:
+        """True while ``instrument()`` runs (it imports mcp, which fires the start-up hook)."""
+        return _state.busy
+
+    @property
+    def by_autoload(self) -> bool:
+        """The current instrumentation was applied by the ``MCP_OTEL_AUTO_INSTRUMENT`` hook."""
+        return _state.by_autoload
+
+    @property
+    def _telemetry(self) -> Telemetry | None:
+        return _state.telemetry
+
+    @property
+    def _patcher(self) -> Patcher | None:
+        return _state.patcher
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -84,81 +95,19 @@ class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         leaves it in place. Raises ``TypeError``/``ValueError`` for an unknown keyword or an invalid value.
         """
         check_instrument_kwargs(kwargs)
-        autoload = kwargs.pop("_mcp_otel_autoload", False)
-        if self.is_instrumented_by_opentelemetry and self.by_autoload and not autoload:
+        if _state.instrumented and _state.by_autoload:
             options = {k for k in kwargs if k not in ("skip_dep_check", "raise_exception_on_conflict")}
             if not options:
                 return None
             self.uninstrument()
-        already = self.is_instrumented_by_opentelemetry
-        self.busy = True
+        _state.busy = True
         try:
             super().instrument(**kwargs)
         finally:
-            self.busy = False
-        if not already and self.is_instrumented_by_opentelemetry:
-            self.by_autoload = autoload
+            _state.busy = False
 
     def _instrument(self, **kwargs: Any) -> None:
-        config = Config.from_env(kwargs)
-        telemetry = Telemetry(config, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
-        patcher = Patcher()
-        self._patcher: Patcher | None = patcher
-        self._telemetry = telemetry
-        for adapter in _select_adapters(telemetry):
-            try:
-                adapter.apply(patcher)
-            except Exception:
-                _logger.warning("mcp-otel: could not instrument %s", type(adapter).__name__, exc_info=True)
-        if config.track_streams:
-            try:
-                StreamTracker(config.capture_leak_origin).apply(patcher)
-            except Exception:
-                _logger.warning("mcp-otel: could not hook anyio memory streams", exc_info=True)
-        retry._helper_counter = telemetry.client_retries
+        _instrumentation.instrument(kwargs)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        self.by_autoload = False
-        patcher = getattr(self, "_patcher", None)
-        if patcher is not None:
-            patcher.unwrap_all()
-            self._patcher = None
-        retry._helper_counter = None
-
-
-def _select_adapters(telemetry: Telemetry) -> list[Any]:
-    """One adapter per installed library line; unknown major versions get a warning and no patch."""
-    adapters: list[Any] = []
-    mcp_major = _major("mcp")
-    if mcp_major == 1:
-        from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter
-        from mcp_otel.adapters.mcp_v1_lifecycle import McpV1LifecycleAdapter
-        from mcp_otel.adapters.mcp_v1_server import McpV1ServerAdapter
-
-        server_v1 = McpV1ServerAdapter(telemetry)
-        client_v1 = McpV1ClientAdapter(telemetry)
-        # The lifecycle adapter first: its request wrappers must run inside the client adapter's span.
-        adapters += [McpV1LifecycleAdapter(client_v1), client_v1, server_v1]
-        if _major("fastmcp") == 3:
-            from mcp_otel.adapters.fastmcp_v3 import FastMCPV3Adapter
-
-            adapters.append(FastMCPV3Adapter(server_v1))
-    elif mcp_major == 2:
-        from mcp_otel.adapters.mcp_v2 import McpV2ClientAdapter
-        from mcp_otel.adapters.mcp_v2_lifecycle import McpV2LifecycleAdapter
-        from mcp_otel.adapters.mcp_v2_server import McpV2ServerAdapter
-
-        client_v2 = McpV2ClientAdapter(telemetry)
-        # The lifecycle adapter first: its request wrappers must run inside the client adapter's span.
-        adapters += [McpV2LifecycleAdapter(client_v2), client_v2, McpV2ServerAdapter(telemetry)]
-        if _major("fastmcp") == 4:
-            from mcp_otel.adapters.fastmcp_v4 import FastMCPV4Adapter
-
-            adapters.append(FastMCPV4Adapter(telemetry))
-    elif mcp_major is not None:
-        _logger.warning("mcp-otel: mcp %s is not a supported version; MCP is not instrumented", mcp_major)
-    if mcp_major is not None and importlib.util.find_spec("abi_core") is not None:
-        from mcp_otel.adapters.abi_core import AbiCoreAdapter
-
-        adapters.append(AbiCoreAdapter(telemetry))
-    return adapters
+        _instrumentation.uninstrument()

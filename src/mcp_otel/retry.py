@@ -211,15 +211,16 @@ def retrying(
     return decorate
 
 
-# The instrumentor registers its retries counter here so the helper can count without a Telemetry handle.
-_helper_counter: Any = None
+# The instrumentation registers its Telemetry here so the helper can count without a handle (its retries
+# counter is read at the first count: Telemetry creates its instruments at their first use).
+_helper_telemetry: Any = None
 
 
 def _count_helper_retry(previous_error: str | None) -> None:
-    counter = _helper_counter
-    if counter is None:
+    telemetry = _helper_telemetry
+    if telemetry is None:
         return
     try:
-        counter.add(1, {semconv.ERROR_TYPE: previous_error} if previous_error else {})
+        telemetry.client_retries.add(1, {semconv.ERROR_TYPE: previous_error} if previous_error else {})
     except Exception:  # never let telemetry break the retry loop
         pass

@@ -75,6 +75,11 @@ class _HoldBack(logging.Filter):
         if record.levelno >= logging.WARNING:
             guard.note_cause(record.getMessage())
             guard.retrying = guard.in_flight  # the OTLP exporters log each failed attempt before a retry
+            if guard.retrying and guard.exiting:
+                # An attempt that began before exit shortened the deadline (hurry) failed: no retry. Its
+                # backoff would otherwise hold the provider's shutdown (and exit) until the exit budget runs
+                # out: the SDK exporters compute the deadline once per export (SDK 1.27-1.45).
+                guard.close()
         return False
 
 
@@ -189,15 +194,21 @@ class ExporterGuard:
         inner = self._inner
         if inner is None:
             return
+        exporting = getattr(_exporting, "guard", None)  # set when called from an export in progress
         _exporting.guard = self
         try:
             inner.shutdown()
         except Exception as exc:
             self.note_cause(repr(exc))
         finally:
-            _exporting.guard = None
+            _exporting.guard = exporting
 
     # -- exit --------------------------------------------------------------------------------------------
+    @property
+    def exiting(self) -> bool:
+        """Exit (or the hand-over of its provider) has begun: `hurry` was called."""
+        return self._hurry is not None
+
     def hurry(self, seconds: float) -> None:
         """Exit has begun: from now on one export attempt gets half of ``seconds`` (one attempt and no
         retry with the default: the OTLP exporters' first backoff is 0.8-1.2 s).

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
+import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 
 from mcp_otel import scrub, semconv
 from mcp_otel.bounds import NameBook
 from mcp_otel.config import Config
 from mcp_otel.errors import ErrorInfo, description, qualified_name, unwrap_exception_group
 from mcp_otel.version import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry import metrics
+    from opentelemetry.metrics import Counter, Histogram, Meter, UpDownCounter
 
 _logger = logging.getLogger("mcp_otel")
 _reported: set[str] = set()
@@ -92,8 +98,47 @@ def sdk_sampler_decision(sampler: Any, parent: trace.SpanContext | None) -> bool
     return None
 
 
+# The attributes Telemetry creates at their first use (see Telemetry.__getattr__).
+_METRIC_ATTRIBUTES = frozenset(
+    {
+        "meter",
+        "metrics_on",
+        "client_operation_duration",
+        "server_operation_duration",
+        "client_session_duration",
+        "server_session_duration",
+        "client_sessions_active",
+        "server_sessions_active",
+        "client_streams_leaked",
+        "client_retries",
+        "client_reconnects",
+    }
+)
+
+
 class Telemetry:
-    """Tracer, meter and instruments of one ``instrument()`` call, with the frozen config."""
+    """Tracer, meter and instruments of one ``instrument()`` call, with the frozen config.
+
+    Unless a meter provider is given or the metrics API is already imported, the meter and its instruments
+    are created when first used (the first session or request), not by ``instrument()``: importing the
+    metrics API would add ~3 ms to every instrumented process's start-up (``MCP_OTEL_AUTO_INSTRUMENT``
+    instruments at ``import mcp``; issue 14). The provider is the one given to ``instrument()``, else the
+    global one: a proxy until the application or mcp-otel sets one, as before.
+    """
+
+    meter: Meter
+    # A no-op meter (NoOpMeterProvider, or the SDK's when OTEL_SDK_DISABLED): metric attributes are not
+    # built. The global proxy meter counts as on: a provider may still be set after instrument().
+    metrics_on: bool
+    client_operation_duration: Histogram
+    server_operation_duration: Histogram
+    client_session_duration: Histogram
+    server_session_duration: Histogram
+    client_sessions_active: UpDownCounter
+    server_sessions_active: UpDownCounter
+    client_streams_leaked: Counter
+    client_retries: Counter
+    client_reconnects: Counter
 
     def __init__(
         self,
@@ -105,14 +150,44 @@ class Telemetry:
         self.tracer = trace.get_tracer(
             semconv.SCOPE_NAME, __version__, tracer_provider, schema_url=semconv.SCHEMA_URL
         )
-        meter = metrics.get_meter(
-            semconv.SCOPE_NAME, __version__, meter_provider, schema_url=semconv.SCHEMA_URL
-        )
-        self.meter = meter
+        self._meter_provider = meter_provider
+        self._metrics_lock = threading.Lock()
         self._sampler: Any = None  # the SDK tracer's sampler, once known (see drops)
-        # A no-op meter (NoOpMeterProvider, or the SDK's when OTEL_SDK_DISABLED): metric attributes are not
-        # built. The global proxy meter counts as on: a provider may still be set after instrument().
-        self.metrics_on = not isinstance(meter, metrics.NoOpMeter)
+
+        from mcp_otel.retry import RetryDetector
+
+        # Tool and prompt names metrics may carry (bounds.py): the client's own, the server's registered.
+        self.client_names = NameBook(registered_only=False)
+        self.server_names = NameBook(registered_only=True)
+
+        self.retries = RetryDetector(config.retry_window)
+        if meter_provider is not None or "opentelemetry.metrics" in sys.modules:
+            self.ensure_instruments()  # the metrics API is loaded already: nothing to save by waiting
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not set yet: after the first use, the instruments are plain attributes.
+        if name not in _METRIC_ATTRIBUTES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.ensure_instruments()
+        return self.__dict__[name]
+
+    def ensure_instruments(self) -> None:
+        """Create the meter and the instruments now (once).
+
+        mcp_otel.autoload calls it before it sets the SDK's providers: created from the API's proxy meter,
+        the instruments follow a provider the application sets later (the hand-over in mcp_otel.shutdown);
+        created after mcp-otel's provider is set, they would stay bound to it.
+        """
+        with self._metrics_lock:
+            if "meter" not in self.__dict__:
+                self._create_instruments()
+
+    def _create_instruments(self) -> None:
+        from opentelemetry import metrics
+
+        meter = metrics.get_meter(
+            semconv.SCOPE_NAME, __version__, self._meter_provider, schema_url=semconv.SCHEMA_URL
+        )
         buckets = list(semconv.DURATION_BUCKETS)
         self.client_operation_duration = meter.create_histogram(
             semconv.METRIC_CLIENT_OPERATION_DURATION,
@@ -158,20 +233,13 @@ class Telemetry:
             unit=semconv.UNIT_RETRY,
             description="MCP requests that repeat an earlier failed request (attempt 2 and later).",
         )
-
         self.client_reconnects = meter.create_counter(
             semconv.METRIC_CLIENT_RECONNECTS,
             unit=semconv.UNIT_RECONNECT,
             description="Transport reconnect attempts of MCP client sessions (streamable-HTTP streams).",
         )
-
-        from mcp_otel.retry import RetryDetector
-
-        # Tool and prompt names metrics may carry (bounds.py): the client's own, the server's registered.
-        self.client_names = NameBook(registered_only=False)
-        self.server_names = NameBook(registered_only=True)
-
-        self.retries = RetryDetector(config.retry_window)
+        self.metrics_on = not isinstance(meter, metrics.NoOpMeter)
+        self.meter = meter  # last: its presence marks the instruments as created
 
     def drops(self, context: otel_context.Context | None) -> bool:
         """True when a span started in ``context`` (None: the current one) is known not to record.

@@ -245,3 +245,99 @@ def test_configure_from_code() -> None:
     )
     assert stdout == ""
     assert "configured [INTERNAL]" in stderr, stderr
+
+
+# What the start-up hook must not import (issue 14: every instrumented process pays it at `import mcp`):
+# BaseInstrumentor's machinery (opentelemetry.instrumentation.instrumentor imports packaging, ~40 ms), the
+# SDK and the exporters (configured at the first span, the exporter built in a background thread).
+_NOT_AT_IMPORT = (
+    "packaging",
+    "opentelemetry.instrumentation.instrumentor",
+    "opentelemetry.instrumentation.dependencies",
+    "opentelemetry.sdk",
+    "opentelemetry.exporter",
+    "grpc",
+    "google.protobuf",
+    "mcp_otel.instrumentor",
+)
+
+
+def test_hook_instruments_at_import_without_the_instrumentor_machinery() -> None:
+    """After ``import mcp`` nothing of _NOT_AT_IMPORT is loaded, yet the first call is traced, and the
+    contrib API sees the hook's instrumentation: instrument() leaves it in place, uninstrument() removes
+    it, instrument() applies it again."""
+    result = _probe(
+        f"""
+        import sys
+        import mcp
+        loaded = sorted(
+            m for m in sys.modules if any(m == n or m.startswith(n + ".") for n in {_NOT_AT_IMPORT!r})
+        )
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+        import anyio
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from support.inproc import build_server, open_session
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)  # the application's, set after `import mcp`
+
+        def ours():
+            async def call():
+                async with open_session(build_server()) as session:
+                    await session.call_tool("add", {{"a": 1, "b": 2}})
+
+            exporter.clear()
+            anyio.run(call)
+            return sorted(
+                s.name for s in exporter.get_finished_spans()
+                if s.instrumentation_scope.name == "mcp_otel" and s.name.startswith("tools/call")
+            )
+
+        first = ours()
+        from mcp_otel import McpInstrumentor
+        inst = McpInstrumentor()
+        hooked = [inst.is_instrumented_by_opentelemetry, inst.by_autoload]
+        patcher = inst._patcher
+        inst.instrument()  # no options: the hook's instrumentation stays (not applied twice)
+        kept = inst._patcher is patcher and inst.by_autoload
+        inst.uninstrument()
+        removed = [inst.is_instrumented_by_opentelemetry, ours()]
+        inst.instrument()
+        again = [inst.is_instrumented_by_opentelemetry, inst.by_autoload, ours()]
+        result = dict(
+            loaded=loaded, first=first, hooked=hooked, kept=kept, removed=removed, again=again
+        )
+        """,
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="none",
+    )
+    traced = ["tools/call add", "tools/call add"]  # the client's span and the server's
+    assert result == {
+        "loaded": [],
+        "first": traced,
+        "hooked": [True, True],
+        "kept": True,
+        "removed": [False, []],
+        "again": [True, False, traced],
+    }
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["1.12.4", "1.12.5", "1.13", "1.30.0", "2.3.0", "2.0.0rc1", "1.13.0.dev1", "1.12.4.post1", "1.12.4+local",
+     "1!0.1", "1.12.3", "1.12.4rc1", "1.12.4.dev0", "1.12.4a1", "1.12", "0.9", "1.2.40", "v1.12.4"],
+)  # fmt: skip
+def test_dependency_check_without_packaging_agrees_with_packaging(version: str) -> None:
+    """The start-up hook compares ``mcp >= 1.12.4`` itself (no packaging import); the same answer."""
+    from packaging.specifiers import SpecifierSet
+
+    from mcp_otel.package import _instruments, at_least
+
+    (spec,) = _instruments
+    expected = SpecifierSet(spec.split("mcp", 1)[1]).contains(version, prereleases=True)
+    assert at_least(version, (1, 12, 4)) is expected

@@ -268,3 +268,63 @@ def test_lazy_metric_reader_prefers_what_the_otlp_exporter_prefers(
         assert {k: type(v).__name__ for k, v in aggregation.items()} == expected
     finally:
         exporter.shutdown()
+
+
+def test_an_attempt_failing_after_exit_began_is_not_retried() -> None:
+    """An export in flight when exit begins (its deadline computed before `hurry` shortened it) fails:
+    the guard closes the exporter at once instead of letting it back off and retry, which held the
+    provider's shutdown, and so exit, until MCP_OTEL_SHUTDOWN_TIMEOUT ran out (issue 14)."""
+    import socket
+    import threading
+
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from mcp_otel.shutdown import ExporterGuard
+
+    # An endpoint that accepts the connection and drops it a moment later: the attempt is in flight while
+    # exit begins, then fails with UNAVAILABLE, which the exporter retries (after ~1 s, ~2 s, ...).
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    in_flight = threading.Event()
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+            in_flight.wait(30)
+            connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = listener.getsockname()[1]
+    guard = ExporterGuard(
+        "traces",
+        "otlp_proto_grpc",
+        lambda: OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}", insecure=True, timeout=10),
+        SpanExportResult.FAILURE,
+    )
+    span = TracerProvider().get_tracer("exit").start_span("in flight")
+    span.end()
+    results: list[object] = []
+    exporting = threading.Thread(target=lambda: results.append(guard.export([span])))
+    try:
+        exporting.start()
+        while not (guard.in_flight and accepted) and exporting.is_alive():
+            time.sleep(0.01)
+        guard.hurry(1.0)  # exit begins: the attempt in flight has not failed yet
+        in_flight.set()  # now it fails
+        exporting.join(60)
+        assert results == [SpanExportResult.FAILURE]
+        # closed at the failed attempt (without the fix: retried until its own 10 s deadline, the guard open)
+        assert guard._closed
+        assert guard._inner._shutdown
+    finally:
+        in_flight.set()
+        listener.close()
+        guard.shutdown()

@@ -85,14 +85,18 @@ class HttpLifecycle:
         self._apply_oauth(patcher)
 
     def _apply_oauth(self, patcher: Patcher) -> None:
-        try:
-            from mcp.client.auth import OAuthClientProvider
-        except Exception:  # the auth extras are optional
+        # When the application imports it: importing mcp.client.auth here would put it (~2 ms) on every
+        # instrumented process's start-up, and few use OAuth.
+        patcher.on_import("mcp.client.auth", lambda module: self._patch_oauth(patcher, module))
+
+    def _patch_oauth(self, patcher: Patcher, module: Any) -> None:
+        provider = getattr(module, "OAuthClientProvider", None)
+        if provider is None:
             return
         # 1.30 / 2.x: the flow proper is _auth_flow (async_auth_flow adds redirects around it); 1.12 has
         # async_auth_flow alone.
-        name = "_auth_flow" if "_auth_flow" in vars(OAuthClientProvider) else "async_auth_flow"
-        patcher.wrap(OAuthClientProvider, name, self._auth_flow)
+        name = "_auth_flow" if "_auth_flow" in vars(provider) else "async_auth_flow"
+        patcher.wrap(provider, name, self._auth_flow)
 
     def _auth_flow(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         flow = wrapped(*args, **kwargs)

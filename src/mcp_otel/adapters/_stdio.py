@@ -36,39 +36,38 @@ from mcp_otel.propagation import env_carrier
 from mcp_otel.session import ClientSessionRecord, Endpoint
 from mcp_otel.telemetry import Telemetry, report_internal_error
 
-# The OpenTelemetry SDK settings that carry no secret (signal-specific variants included).
+# The OpenTelemetry SDK settings that carry no secret (signal-specific variants included). Patterns, not
+# compiled: re compiles (and caches) them at the first stdio spawn, not on every instrumented start-up.
 _SIGNAL = r"(?:_TRACES|_METRICS|_LOGS)?"
-_PASSED = re.compile(
-    "|".join(
-        (
-            rf"OTEL_EXPORTER_OTLP{_SIGNAL}_(?:PROTOCOL|COMPRESSION|TIMEOUT|INSECURE)",
-            r"OTEL_EXPORTER_OTLP_METRICS_(?:TEMPORALITY_PREFERENCE|DEFAULT_HISTOGRAM_AGGREGATION)",
-            r"OTEL_(?:TRACES|METRICS|LOGS)_EXPORTER",
-            r"OTEL_TRACES_SAMPLER(?:_ARG)?",
-            r"OTEL_PROPAGATORS",
-            r"OTEL_(?:BSP|BLRP)_(?:SCHEDULE_DELAY|EXPORT_TIMEOUT|MAX_QUEUE_SIZE|MAX_EXPORT_BATCH_SIZE)",
-            r"OTEL_METRIC_EXPORT_(?:INTERVAL|TIMEOUT)",
-            r"OTEL_METRICS_EXEMPLAR_FILTER",
-            r"OTEL_(?:ATTRIBUTE|SPAN_ATTRIBUTE|SPAN_EVENT|SPAN_LINK|EVENT_ATTRIBUTE|LINK_ATTRIBUTE|"
-            r"LOGRECORD_ATTRIBUTE)_(?:COUNT|VALUE_LENGTH)_LIMIT",
-            r"OTEL_SDK_DISABLED",
-            r"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
-            r"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
-            r"MCP_OTEL_[A-Z0-9_]+",
-        )
+_PASSED = "|".join(
+    (
+        rf"OTEL_EXPORTER_OTLP{_SIGNAL}_(?:PROTOCOL|COMPRESSION|TIMEOUT|INSECURE)",
+        r"OTEL_EXPORTER_OTLP_METRICS_(?:TEMPORALITY_PREFERENCE|DEFAULT_HISTOGRAM_AGGREGATION)",
+        r"OTEL_(?:TRACES|METRICS|LOGS)_EXPORTER",
+        r"OTEL_TRACES_SAMPLER(?:_ARG)?",
+        r"OTEL_PROPAGATORS",
+        r"OTEL_(?:BSP|BLRP)_(?:SCHEDULE_DELAY|EXPORT_TIMEOUT|MAX_QUEUE_SIZE|MAX_EXPORT_BATCH_SIZE)",
+        r"OTEL_METRIC_EXPORT_(?:INTERVAL|TIMEOUT)",
+        r"OTEL_METRICS_EXEMPLAR_FILTER",
+        r"OTEL_(?:ATTRIBUTE|SPAN_ATTRIBUTE|SPAN_EVENT|SPAN_LINK|EVENT_ATTRIBUTE|LINK_ATTRIBUTE|"
+        r"LOGRECORD_ATTRIBUTE)_(?:COUNT|VALUE_LENGTH)_LIMIT",
+        r"OTEL_SDK_DISABLED",
+        r"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+        r"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        r"MCP_OTEL_[A-Z0-9_]+",
     )
 )
 # Exporter endpoints are passed only without userinfo, query or fragment (credentials live there).
-_ENDPOINT = re.compile(rf"OTEL_EXPORTER_(?:OTLP{_SIGNAL}|[A-Z]+)_ENDPOINT")
+_ENDPOINT = rf"OTEL_EXPORTER_(?:OTLP{_SIGNAL}|[A-Z]+)_ENDPOINT"
 # The environment-carrier fields that may go (the application's BAGGAGE never does).
 _NOT_FROM_CARRIER = frozenset({"BAGGAGE"})
 
 
 def passed(name: str, value: str) -> bool:
     """Whether this process's variable ``name`` goes into a stdio server's environment."""
-    if _ENDPOINT.fullmatch(name):
+    if re.fullmatch(_ENDPOINT, name):
         return _plain_endpoint(value)
-    return _PASSED.fullmatch(name) is not None
+    return re.fullmatch(_PASSED, name) is not None
 
 
 def _plain_endpoint(value: str) -> bool:
