@@ -85,6 +85,24 @@ class Arguments:
             return kwargs[name]
         return default
 
+    def values(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], names: tuple[str, ...]
+    ) -> tuple[Any, ...]:
+        """:meth:`get` of each of ``names`` (None for one the caller left out), in one call: for wrappers
+        that read several parameters per request."""
+        out = []
+        position, keyword, count = self._position, self._keyword, len(args)
+        for name in names:
+            if name in kwargs and name in keyword:
+                out.append(kwargs[name])
+                continue
+            index = position.get(name)
+            if index is not None and index < count:
+                out.append(args[index])
+            else:
+                out.append(kwargs.get(name))  # a **kwargs catch-all, or None
+        return tuple(out)
+
     def replace(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str, value: Any
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,17 +41,20 @@ class ServerSessionInfo:
 
     @property
     def network_transport(self) -> str | None:
-        if self.transport == semconv.TRANSPORT_STDIO:
-            return "pipe"
-        if self.transport in (semconv.TRANSPORT_SSE, semconv.TRANSPORT_STREAMABLE_HTTP):
-            return "tcp"
-        return None
+        return _NETWORK.get(self.transport, _UNKNOWN_NETWORK)[0]
 
     @property
     def network_protocol_name(self) -> str | None:
-        if self.transport in (semconv.TRANSPORT_SSE, semconv.TRANSPORT_STREAMABLE_HTTP):
-            return "http"
-        return None
+        return _NETWORK.get(self.transport, _UNKNOWN_NETWORK)[1]
+
+
+# mcp_otel.transport -> (network.transport, network.protocol.name)
+_NETWORK: dict[str | None, tuple[str | None, str | None]] = {
+    semconv.TRANSPORT_STDIO: ("pipe", None),
+    semconv.TRANSPORT_SSE: ("tcp", "http"),
+    semconv.TRANSPORT_STREAMABLE_HTTP: ("tcp", "http"),
+}
+_UNKNOWN_NETWORK: tuple[str | None, str | None] = (None, None)
 
 
 @dataclass
@@ -241,7 +245,6 @@ class ServerCall:
         """Make the SERVER span current while the handler runs (handler spans nest under it)."""
         return self.op.activate()
 
-    @guarded
     def succeeded(
         self,
         *,
@@ -254,19 +257,23 @@ class ServerCall:
         ``payload`` returns the result in its wire form (a dict with camelCase keys), computed only when
         a result-error detector or content capture needs it.
         """
-        if self.finished:
-            return
-        if protocol_version:
-            protocol_version = self._telemetry.clip(str(protocol_version))
-            self.op.set_attribute(semconv.MCP_PROTOCOL_VERSION, protocol_version, metric=True)
-            if self.session is not None and self.method == "initialize":
-                self.session.on_initialized(protocol_version)
-        error: ErrorInfo | None = None
-        if self.method == "tools/call":
-            error = tool_result_error(self._telemetry, self.op.span, is_error, payload)
-        elif self.method in _LISTS and payload is not None:
-            self._register_listed(payload)
-        self._finish(error)
+        # Guarded inline, not by @guarded: called per request (one frame less).
+        try:
+            if self.finished:
+                return
+            if protocol_version:
+                protocol_version = self._telemetry.clip(str(protocol_version))
+                self.op.set_attribute(semconv.MCP_PROTOCOL_VERSION, protocol_version, metric=True)
+                if self.session is not None and self.method == "initialize":
+                    self.session.on_initialized(protocol_version)
+            error: ErrorInfo | None = None
+            if self.method == "tools/call":
+                error = tool_result_error(self._telemetry, self.op.span, is_error, payload)
+            elif self.method in _LISTS and payload is not None:
+                self._register_listed(payload)
+            self._finish(error)
+        except Exception:
+            report_internal_error("ServerCall.succeeded")
 
     def _register_listed(self, payload: Callable[[], Any]) -> None:
         """The tool / prompt names the server announced: the names its metrics may carry (bounds.py)."""
@@ -311,6 +318,34 @@ class ServerCall:
         self.op.finish(error, record_status=not caller_error, exception=exception)
         if self.session is not None:
             self.session.on_request_finished(error)
+
+
+# The SERVER call mcp-otel traces for the request handled in this context (set by run_server_call): a
+# library's own SERVER span opened under it is folded into it (adapters/_native.py).
+ACTIVE_CALL: ContextVar[ServerCall | None] = ContextVar("mcp_otel_active_server_call", default=None)
+
+
+async def run_server_call(
+    call: ServerCall, wrapped: Any, args: Any, kwargs: Any, *, adopt_native: bool = True
+) -> Any:
+    """Run the request's handler, ``wrapped(*args, **kwargs)`` (once), with the call's SERVER span current;
+    a handler that raises fails the call and the exception propagates as is. The adapter records the
+    outcome of a handler that returned (where the response is read differs per library).
+
+    ``adopt_native``: the call is :data:`ACTIVE_CALL` meanwhile, so that the libraries' own SERVER span for
+    the request is folded into ours (False for a client's callbacks, which no library wraps in one).
+    """
+    token = ACTIVE_CALL.set(call) if adopt_native else None
+    try:
+        with call.activate():
+            try:
+                return await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.failed(exc)
+                raise
+    finally:
+        if token is not None:
+            ACTIVE_CALL.reset(token)
 
 
 _LISTS = {"tools/list": ("tool", "tools"), "prompts/list": ("prompt", "prompts")}
@@ -374,12 +409,12 @@ def _attributes(
     session_id = request.session_id or (session.session_id if session is not None else None)
     protocol_version = request.protocol_version or (session.protocol_version if session else None)
     transport = request.transport or (session.info.transport if session is not None else None)
-    endpoint = ServerSessionInfo(transport=transport)
+    network_transport, network_protocol = _NETWORK.get(transport, _UNKNOWN_NETWORK)
     for key, value in (
         (semconv.MCP_SESSION_ID, telemetry.clip(session_id) if session_id else None),
         (semconv.MCP_PROTOCOL_VERSION, telemetry.clip(protocol_version) if protocol_version else None),
-        (semconv.NETWORK_TRANSPORT, endpoint.network_transport),
-        (semconv.NETWORK_PROTOCOL_NAME, endpoint.network_protocol_name),
+        (semconv.NETWORK_TRANSPORT, network_transport),
+        (semconv.NETWORK_PROTOCOL_NAME, network_protocol),
         (
             semconv.CLIENT_ADDRESS,
             telemetry.clip(request.client_address) if request.client_address else None,

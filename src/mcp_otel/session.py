@@ -173,7 +173,6 @@ class Operation:
         except Exception:
             report_internal_error("Operation.set_attribute")
 
-    @guarded
     def finish(
         self,
         error: ErrorInfo | None = None,
@@ -186,49 +185,53 @@ class Operation:
         ``exception``: what ended the request, recorded as the span's ``exception`` event when the span
         gets ERROR status (one event, whatever the library recorded on the span it replaced).
         """
-        if self._finished:
-            return
-        self._finished = True
-        duration = time.perf_counter() - self._start
-        session = self._session
-        if error is not None and session is not None and session.auth_error is not None:
-            error = session.auth_error_for(error)
-        attributes = self._attributes
-        if error is not None and attributes is not None:
-            attributes[semconv.ERROR_TYPE] = error.error_type
-            if error.status_code is not None:
-                attributes[semconv.RPC_RESPONSE_STATUS_CODE] = error.status_code
-            if self._recording:
-                self.span.set_attribute(semconv.ERROR_TYPE, error.error_type)
+        # Guarded inline, not by @guarded: called per request (one frame less).
+        try:
+            if self._finished:
+                return
+            self._finished = True
+            duration = time.perf_counter() - self._start
+            session = self._session
+            if error is not None and session is not None and session.auth_error is not None:
+                error = session.auth_error_for(error)
+            attributes = self._attributes
+            if error is not None and attributes is not None:
+                attributes[semconv.ERROR_TYPE] = error.error_type
                 if error.status_code is not None:
-                    self.span.set_attribute(semconv.RPC_RESPONSE_STATUS_CODE, error.status_code)
-                if record_status:
-                    self.span.set_status(Status(StatusCode.ERROR, self._telemetry.description(error)))
-                    if exception is not None and error.error_type != semconv.ERROR_CANCELLED:
-                        self.span.add_event(
-                            semconv.EVENT_EXCEPTION, self._telemetry.exception_attributes(exception)
-                        )
-        if self._retry is not None:
-            key_factory, attempt = self._retry
-            if error is None:
-                self._telemetry.retries.succeeded(key_factory)
-            else:
-                self._telemetry.retries.failed(key_factory(), attempt, error.error_type)
-        if session is not None:
-            session.on_request_finished(self, error)
-            # the id is known only after the handshake: add it when the span started without it
-            if (
-                self._recording
-                and session.session_id
-                and attributes is not None
-                and semconv.MCP_SESSION_ID not in attributes
-            ):
-                self.span.set_attribute(semconv.MCP_SESSION_ID, session.session_id)
-        self.span.end()
-        if self._histogram is not None and attributes is not None:
-            self._histogram.record(
-                duration, bounds.metric_attributes(attributes, semconv.OPERATION_METRIC_KEYS, self._names)
-            )
+                    attributes[semconv.RPC_RESPONSE_STATUS_CODE] = error.status_code
+                if self._recording:
+                    self.span.set_attribute(semconv.ERROR_TYPE, error.error_type)
+                    if error.status_code is not None:
+                        self.span.set_attribute(semconv.RPC_RESPONSE_STATUS_CODE, error.status_code)
+                    if record_status:
+                        self.span.set_status(Status(StatusCode.ERROR, self._telemetry.description(error)))
+                        if exception is not None and error.error_type != semconv.ERROR_CANCELLED:
+                            self.span.add_event(
+                                semconv.EVENT_EXCEPTION, self._telemetry.exception_attributes(exception)
+                            )
+            if self._retry is not None:
+                key_factory, attempt = self._retry
+                if error is None:
+                    self._telemetry.retries.succeeded(key_factory)
+                else:
+                    self._telemetry.retries.failed(key_factory(), attempt, error.error_type)
+            if session is not None:
+                session.on_request_finished(self, error)
+                # the id is known only after the handshake: add it when the span started without it
+                if (
+                    self._recording
+                    and session.session_id
+                    and attributes is not None
+                    and semconv.MCP_SESSION_ID not in attributes
+                ):
+                    self.span.set_attribute(semconv.MCP_SESSION_ID, session.session_id)
+            self.span.end()
+            if self._histogram is not None and attributes is not None:
+                self._histogram.record(
+                    duration, bounds.metric_attributes(attributes, semconv.OPERATION_METRIC_KEYS, self._names)
+                )
+        except Exception:
+            report_internal_error("Operation.finish")
 
 
 class ClientSessionRecord:
@@ -539,11 +542,18 @@ def record_leak_event(span: Span, stream: TrackedStream) -> None:
 
 def request_attributes(telemetry: Telemetry, info: RequestInfo) -> dict[str, AttributeValue]:
     """The conventions' request attributes that are known before the request is sent."""
-    attributes: dict[str, AttributeValue] = {semconv.MCP_METHOD_NAME: telemetry.clip(info.method)}
+    clip = telemetry.clip
+    limit = telemetry.config.max_attribute_length  # the common case (short values) without a call each
+    method = info.method
+    attributes: dict[str, AttributeValue] = {
+        semconv.MCP_METHOD_NAME: method if len(method) <= limit else clip(method)
+    }
     if info.request_id is not None:
-        attributes[semconv.JSONRPC_REQUEST_ID] = telemetry.clip(str(info.request_id))
+        request_id = str(info.request_id)
+        attributes[semconv.JSONRPC_REQUEST_ID] = request_id if len(request_id) <= limit else clip(request_id)
     if info.tool_name is not None:
-        attributes[semconv.GEN_AI_TOOL_NAME] = telemetry.clip(info.tool_name)
+        tool = info.tool_name
+        attributes[semconv.GEN_AI_TOOL_NAME] = tool if len(tool) <= limit else clip(tool)
         if info.method == "tools/call":
             attributes[semconv.GEN_AI_OPERATION_NAME] = semconv.OPERATION_EXECUTE_TOOL
     if info.prompt_name is not None:

@@ -51,13 +51,11 @@ class TrackedStream:
 class StreamLedger:
     """The streams of one session (weakly), and how many leaked."""
 
-    streams: list[TrackedStream] = field(default_factory=list)
+    # id(stream) -> its entry, for the streams not yet collected: a stream is dropped when it is collected
+    # (StreamTracker), so a session holds O(its live streams) entries and no dead ones to sweep.
+    streams: dict[int, TrackedStream] = field(default_factory=dict)
     leaked: int = 0
     closed: bool = False
-    # Collected streams are dropped from ``streams`` when it reaches this length; the bound then doubles
-    # the survivors' count, so a session holds O(its live streams) entries at amortised O(1) per stream
-    # (a fixed bound of 4,096 held ~8,000 dead entries per long session: 8M objects for 1,000 sessions).
-    compact_at: int = 64
 
     def finish(self, owner: StreamOwner) -> int:
         """At the owner's end: charge the streams still open, stop tracking, return the leaked count."""
@@ -71,7 +69,7 @@ class StreamLedger:
     def still_open(self) -> list[TrackedStream]:
         """Streams alive and unclosed now (``_closed`` is an anyio dataclass field in 4.4 to 4.16)."""
         out = []
-        for tracked in self.streams:
+        for tracked in list(self.streams.values()):
             stream = tracked.ref()
             if stream is not None and not tracked.counted and getattr(stream, "_closed", True) is False:
                 out.append(tracked)
@@ -133,20 +131,24 @@ class StreamTracker:
         ledger = owner.stream_ledger
         if ledger.closed:
             return
+        key = id(stream)
         if self._has_del:
             ref = weakref.ref(stream)
         else:
-            live, key = self._live, id(stream)
-            ref = weakref.ref(stream, lambda _ref: live.pop(key, None))
+            live = self._live
+
+            def gone(_ref: Any) -> None:
+                entry = live.pop(key, None)
+                if entry is not None:
+                    _forget(key, entry)
+
+            ref = weakref.ref(stream, gone)
         tracked = TrackedStream(ref, type(stream).__name__, _origin() if self.capture_origin else None)
-        streams = ledger.streams
-        streams.append(tracked)
-        if len(streams) >= ledger.compact_at:  # keep only streams that may still leak
-            streams[:] = [t for t in streams if t.ref() is not None]
-            ledger.compact_at = max(64, 2 * len(streams))
-        self._live[id(stream)] = (tracked, weakref.ref(owner))
+        ledger.streams[key] = tracked
+        self._live[key] = (tracked, weakref.ref(owner))
 
     def _collected(self, stream: Any, entry: tuple[TrackedStream, weakref.ref[Any]]) -> None:
+        """A tracked stream is being collected: charged as leaked if unclosed, and dropped from its ledger."""
         try:
             tracked, owner_ref = entry
             if getattr(stream, "_closed", True) is False and not tracked.counted:
@@ -154,8 +156,19 @@ class StreamTracker:
                 if owner is not None:
                     tracked.counted = True
                     owner.on_stream_leaked(tracked)
+            _forget(id(stream), entry)
         except Exception:
             report_internal_error("StreamTracker._collected")
+
+
+def _forget(key: int, entry: tuple[TrackedStream, weakref.ref[Any]]) -> None:
+    """Drop a collected stream from its owner's ledger (only that entry: the id may be reused since)."""
+    tracked, owner_ref = entry
+    owner = owner_ref()
+    if owner is not None:
+        streams = owner.stream_ledger.streams
+        if streams.get(key) is tracked:
+            del streams[key]
 
 
 def _origin() -> tuple[str, int, str] | None:

@@ -100,6 +100,58 @@ async def test_sampled_out_records_nothing_builds_nothing_and_propagates(mode: s
     assert all(len(f) == 2 and not int(f, 16) & 1 for f in flags), flags
 
 
+@contextmanager
+def counting_native_work() -> Iterator[dict[str, int]]:
+    """Count, per kind: ``_meta`` extractions (ours and the SDK's) and library attributes handed to our
+    spans by adoption (mcp 2.x's own CLIENT/SERVER spans folded into ours)."""
+    import opentelemetry.propagate
+
+    import mcp_otel.adapters._native as native
+
+    counts = {"extract": 0, "adopt": 0}
+    mp = pytest.MonkeyPatch()
+
+    def counting(name: str, original: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            counts[name] += 1
+            return original(*args, **kwargs)
+
+        return counted
+
+    mp.setattr(opentelemetry.propagate, "extract", counting("extract", opentelemetry.propagate.extract))
+    if MCP_MAJOR >= 2:
+        import mcp.shared._otel
+
+        mp.setattr(mcp.shared._otel, "extract", counting("extract", mcp.shared._otel.extract))
+    mp.setattr(native, "adopt_attributes", counting("adopt", native.adopt_attributes))
+    try:
+        yield counts
+    finally:
+        mp.undo()
+
+
+@pytest.mark.anyio
+async def test_sampled_out_adopts_nothing_and_extracts_once(mode: str) -> None:
+    """Nothing records: the libraries' attributes are not copied onto our spans, and ``_meta`` is
+    extracted once per request (ours, for the non-sampled parent), not a second time for the SDK
+    middleware's SERVER span that ours stands in for. With spans on, both still happen as before."""
+    per_request: dict[str, dict[str, int]] = {}
+    for label, sampler in (("off", sampling.ALWAYS_OFF), ("on", sampling.ALWAYS_ON)):
+        with instrumented_with(sampler, metrics_on=False) as cap:
+            async with open_session(build_server(), mode=mode) as s:
+                await s.call_tool("add", {"a": 0, "b": 1})  # the hidden tools/list
+                with counting_native_work() as counts:
+                    for i in range(3):
+                        await s.call_tool("add", {"a": i, "b": 1})
+        per_request[label] = {name: count // 3 for name, count in counts.items()}
+        if label == "on":
+            assert len(cap.named("tools/call add", side=None)) == 2 * 4
+    assert per_request["off"] == {"extract": 1, "adopt": 0}, per_request
+    assert per_request["on"]["extract"] == 1, per_request
+    if MCP_MAJOR >= 2 and mode == "legacy":  # the SDK's CLIENT and SERVER spans are adopted when recording
+        assert per_request["on"]["adopt"] >= 2, per_request
+
+
 @pytest.mark.anyio
 async def test_sampled_out_keeps_the_metrics(mode: str) -> None:
     """Metrics are not sampled: the same duration points, with the same attributes, as when recording."""

@@ -47,15 +47,15 @@ from opentelemetry.trace import (
 from mcp_otel import errors, semconv
 from mcp_otel._arguments import Arguments
 from mcp_otel.errors import unwrap_exception_group
+from mcp_otel.server import ACTIVE_CALL as ACTIVE_CALL  # re-exported: fastmcp_v4 imports it from here
 from mcp_otel.telemetry import Telemetry, instrumentation_enabled, report_internal_error
 
 # mcp 2.x ``otel_span(name, *, kind, attributes=None, context=None, ...)`` (client and server modules)
 OTEL_SPAN = Arguments(("name",), ("kind", "attributes", "context"))
+SPAN_PARAMETERS = ("kind", "attributes")  # what a span wrapper reads, in one OTEL_SPAN.values() call
 # ``Tracer.start_as_current_span`` / ``start_span(name, context=None, kind=INTERNAL, attributes=None, ...)``
 START_SPAN = Arguments(("name", "context", "kind", "attributes", "links"))
 
-# The SERVER call mcp-otel traces for the request handled in this context (both SDK lines set it).
-ACTIVE_CALL: ContextVar[Any] = ContextVar("mcp_otel_active_server_call", default=None)
 # True while a request for an excluded method is handled or sent: the libraries' spans are silenced too.
 _SILENCED: ContextVar[bool] = ContextVar("mcp_otel_silenced", default=False)
 # FastMCP's CLIENT span of the call being made in this context, waiting for our request span.
@@ -107,24 +107,39 @@ def is_silenced() -> bool:
 _ADOPTED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def adopt_attribute(telemetry: Telemetry, span: Any, key: Any, value: Any) -> None:
-    """Put one library attribute on our ``span`` unless ours already has that key (or it is an outcome)."""
+def adopt_attributes(telemetry: Telemetry, span: Any, items: Any) -> None:
+    """Put library attributes (``(key, value)`` pairs) on our ``span``, each unless ours already has that
+    key (or it is an outcome). The span's state is read once per call, not per key."""
     try:
-        if not isinstance(key, str) or key in _CONTRACT_DECIDES or value is None or not span.is_recording():
+        if not span.is_recording():  # checked first: nothing lands on a span that does not record
             return
-        try:
-            adopted = _ADOPTED.setdefault(span, set())
-        except TypeError:  # not weak-referenceable: a key of ours or theirs is simply kept once
-            adopted = set()
-        current = getattr(span, "attributes", None) or {}
-        if key in current and key not in adopted:
-            return
-        if isinstance(value, str):
-            value = _scrubbed(telemetry, key, value)
-        adopted.add(key)
-        span.set_attribute(key, value)
+        current: Any = None
+        adopted: set[str] | None = None
+        looked_up = False
+        for key, value in items:
+            if not isinstance(key, str) or key in _CONTRACT_DECIDES or value is None:
+                continue
+            if not looked_up:
+                current = getattr(span, "attributes", None) or {}
+                adopted, looked_up = _adopted_keys(span, create=False), True
+            if key in current and (adopted is None or key not in adopted):
+                continue
+            if isinstance(value, str):
+                value = _scrubbed(telemetry, key, value)
+            if adopted is None:
+                adopted = _adopted_keys(span, create=True)
+            adopted.add(key)
+            span.set_attribute(key, value)
     except Exception:
         report_internal_error("adopt_attribute")
+
+
+def _adopted_keys(span: Any, *, create: bool) -> Any:
+    """The keys libraries put on ``span`` so far; the entry is made only when one is (most are ours)."""
+    try:
+        return _ADOPTED.setdefault(span, set()) if create else _ADOPTED.get(span)
+    except TypeError:  # not weak-referenceable: a key of ours or theirs is simply kept once
+        return set() if create else None
 
 
 def _scrubbed(telemetry: Telemetry, key: str, value: str) -> str:
@@ -157,12 +172,15 @@ class AdoptedSpan(NonRecordingSpan):
 
     def set_attribute(self, key: str, value: Any) -> None:
         if self._target is not None:
-            adopt_attribute(self._telemetry, self._target, key, value)
+            adopt_attributes(self._telemetry, self._target, ((key, value),))
 
     def set_attributes(self, attributes: Any) -> None:
+        target = self._target
         try:
-            for key, value in dict(attributes or {}).items():
-                self.set_attribute(key, value)
+            # Nothing is copied for a span that does not record (sampled out): the library's attributes
+            # would land nowhere.
+            if attributes and target is not None and target.is_recording():
+                adopt_attributes(self._telemetry, target, list(dict(attributes).items()))
         except Exception:
             report_internal_error("AdoptedSpan.set_attributes")
 
@@ -197,6 +215,16 @@ class _PendingClientSpan(AdoptedSpan):
         else:
             super().set_attribute(key, value)
 
+    def set_attributes(self, attributes: Any) -> None:
+        if self._target is not None:
+            super().set_attributes(attributes)
+            return
+        try:
+            for key, value in dict(attributes or {}).items():
+                self.set_attribute(key, value)
+        except Exception:
+            report_internal_error("AdoptedSpan.set_attributes")
+
     def _keep(self, call: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if not self._claimed and len(self._calls) < _MAX_WAITING:
             self._calls.append((call, args, kwargs))
@@ -220,8 +248,7 @@ class _PendingClientSpan(AdoptedSpan):
             outer.claim(span)  # first: the inner, more specific span's values win
         self._target, self._claimed = span, True
         waiting, self._waiting, self._calls = self._waiting, {}, []
-        for key, value in waiting.items():
-            adopt_attribute(self._telemetry, span, key, value)
+        adopt_attributes(self._telemetry, span, waiting.items())
 
     def replay(self, tracer: trace.Tracer) -> None:
         """Unclaimed at its end: FastMCP's span as it would have been, under the content rule (rule 4)."""
@@ -457,6 +484,28 @@ def open_server_stand_in(telemetry: Telemetry, attributes: Any, *, unmatched: An
     except Exception:
         report_internal_error("open_server_stand_in")
         return None, None
+
+
+def server_parent_unused() -> bool:
+    """Whether a library SERVER span opened here now is certain to be our span adopting it (the request's
+    first library SERVER span, while ours is current) or silenced: then the parent context the library
+    would start it in is never read, and need not be extracted from ``_meta`` (mcp 2.x's middleware does
+    that per request). False whenever :func:`open_server_stand_in` might hand back the library's own span.
+    """
+    try:
+        if is_silenced():
+            return True
+        if not enabled():
+            return False
+        call = ACTIVE_CALL.get()
+        span = call.op.span if call is not None else None
+        if span is None or trace.get_current_span() is not span:
+            return False
+        open_ = _OPEN.get()
+        return open_ is None or open_.call is not call
+    except Exception:
+        report_internal_error("server_parent_unused")
+        return False
 
 
 def close_server_stand_in(token: Any) -> None:

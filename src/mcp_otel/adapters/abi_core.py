@@ -66,7 +66,7 @@ class AbiCoreAdapter:
             return
         original = _innermost(original)
         hub = self.hub
-        proxy = wrapt.FunctionWrapper(original, patcher._gate(helper_wrapper(lambda: hub, original, _NAMES)))
+        proxy = patcher.function_wrapper(original, helper_wrapper(lambda: hub, original, _NAMES))
         patcher.replace(module, "init_session", proxy)
 
         def rebind(module: Any) -> None:

@@ -77,6 +77,10 @@ class _RequestWithMeta(wrapt.ObjectProxy):  # type: ignore[type-arg]
         return data
 
 
+# send_request(request, result_type, request_read_timeout_seconds=None, ...): what _start reads
+_SEND_PARAMETERS = ("request", "request_read_timeout_seconds")
+
+
 class McpV1ClientAdapter:
     """Patches the mcp 1.x client."""
 
@@ -181,10 +185,8 @@ class McpV1ClientAdapter:
         try:
             if not enabled():
                 return None
-            request = binding.get(args, kwargs, "request")
-            info = describe_request(
-                instance, request, binding.get(args, kwargs, "request_read_timeout_seconds")
-            )
+            request, timeout = binding.values(args, kwargs, _SEND_PARAMETERS)
+            info = describe_request(instance, request, timeout)
             if info.method in self.telemetry.config.excluded_methods:
                 return _EXCLUDED
             record = self.hub.record_for(instance)
@@ -209,25 +211,30 @@ class McpV1ClientAdapter:
             report_internal_error("mcp_v1._start")
         return op, record, request, call_args, call_kwargs
 
-    @guarded
     def _finished(self, op: Any, record: ClientSessionRecord | None, request: Any, result: Any) -> None:
-        method = getattr(getattr(request, "root", request), "method", None)
-        if method == "initialize" and record is not None:
-            info = getattr(result, "serverInfo", None)
-            attributes = record.on_initialized(
-                getattr(result, "protocolVersion", None),
-                getattr(info, "name", None),
-                getattr(info, "version", None),
-            )
-            for key, value in (attributes or {}).items():
-                op.set_attribute(key, value, metric=key == semconv.MCP_PROTOCOL_VERSION)
-        elif record is not None and record.session_id is None:
-            record.refresh_session_id()
-        error = TOOL_ERROR if getattr(result, "isError", False) is True else None
-        config = self.telemetry.config
-        if method == "tools/call" and (config.result_error_detector is not None or config.capture_content):
-            error = tool_result_error(self.telemetry, op.span, error is not None, lambda: _wire(result))
-        op.finish(error)
+        # Guarded inline, not by @guarded: called per request (one frame less).
+        try:
+            method = getattr(getattr(request, "root", request), "method", None)
+            if method == "initialize" and record is not None:
+                info = getattr(result, "serverInfo", None)
+                attributes = record.on_initialized(
+                    getattr(result, "protocolVersion", None),
+                    getattr(info, "name", None),
+                    getattr(info, "version", None),
+                )
+                for key, value in (attributes or {}).items():
+                    op.set_attribute(key, value, metric=key == semconv.MCP_PROTOCOL_VERSION)
+            elif record is not None and record.session_id is None:
+                record.refresh_session_id()
+            error = TOOL_ERROR if getattr(result, "isError", False) is True else None
+            config = self.telemetry.config
+            if method == "tools/call" and (
+                config.result_error_detector is not None or config.capture_content
+            ):
+                error = tool_result_error(self.telemetry, op.span, error is not None, lambda: _wire(result))
+            op.finish(error)
+        except Exception:
+            report_internal_error("McpV1ClientAdapter._finished")
 
 
 def _wire(result: Any) -> Any:

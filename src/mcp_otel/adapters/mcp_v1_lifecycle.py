@@ -27,10 +27,10 @@ from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._lifecycle_http import HttpLifecycle
 from mcp_otel.adapters._server import request_info
 from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter, _RequestWithMeta
-from mcp_otel.adapters.mcp_v1_server import _record_response, _run_call
+from mcp_otel.adapters.mcp_v1_server import _record_response
 from mcp_otel.errors import classify
 from mcp_otel.propagation import inject_carrier
-from mcp_otel.server import IncomingRequest, ServerCall, start_server_call
+from mcp_otel.server import IncomingRequest, ServerCall, run_server_call, start_server_call
 from mcp_otel.session import RequestInfo, start_client_operation
 from mcp_otel.telemetry import guarded, instrumentation_enabled, report_internal_error
 
@@ -151,7 +151,10 @@ class McpV1LifecycleAdapter:
         call = self._start_callback(instance, responder)
         if call is None:
             return await wrapped(*args, **kwargs)
-        return await _run_call(call, wrapped, args, kwargs, unanswered=call.succeeded)
+        result = await run_server_call(call, wrapped, args, kwargs)
+        if not call.finished:  # no response was read at respond()
+            call.succeeded()
+        return result
 
     def _start_callback(self, session: Any, responder: Any) -> ServerCall | None:
         try:

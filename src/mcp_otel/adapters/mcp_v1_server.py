@@ -18,13 +18,14 @@ from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import exit_exception
-from mcp_otel.adapters._native import ACTIVE_CALL, enabled, silenced
+from mcp_otel.adapters._native import enabled, silenced
 from mcp_otel.adapters._server import ServerHub, TransportBinding, describe_http, request_info
 from mcp_otel.server import (
     IncomingRequest,
     ServerCall,
     ServerSessionInfo,
     ServerSessionRecord,
+    run_server_call,
     start_server_call,
 )
 from mcp_otel.streams import STREAM_OWNER
@@ -40,6 +41,8 @@ _STDIO_IMPORT_SITES = [
 ]
 _INVALID_PARAMS = -32602
 _EXCLUDED = object()  # the answer for a request of an excluded method
+# Server._handle_request(message, req, session, ...): what _start_handled reads
+_HANDLE_PARAMETERS = ("message", "req", "session")
 # RequestResponder.respond(response)
 _RESPOND = Arguments(("response",))
 
@@ -156,7 +159,10 @@ class McpV1ServerAdapter:
         call = self._start(instance, responder, root)
         if call is None:
             return await wrapped(*args, **kwargs)
-        return await _run_call(call, wrapped, args, kwargs, unanswered=call.succeeded)
+        result = await run_server_call(call, wrapped, args, kwargs)  # FastMCP's SERVER span folded in
+        if not call.finished:  # no response was read at respond(): the handshake is taken as answered
+            call.succeeded()
+        return result
 
     async def _handle_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """``Server._handle_request(message, req, session, lifespan_context, raise_exceptions)``."""
@@ -166,18 +172,24 @@ class McpV1ServerAdapter:
         if call is _EXCLUDED:
             with silenced():  # FastMCP's own SERVER span for it too (DESIGN rule 2)
                 return await wrapped(*args, **kwargs)
-        # No response went out: the client cancelled the request (or the transport closed first).
-        return await _run_call(call, wrapped, args, kwargs, unanswered=call.cancelled)
+        result = await run_server_call(call, wrapped, args, kwargs)  # FastMCP's SERVER span folded in
+        if not call.finished:
+            # No response went out: the client cancelled the request (or the transport closed first).
+            call.cancelled()
+        return result
 
     async def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         self._responded(instance, args, kwargs)
         return await wrapped(*args, **kwargs)
 
-    @guarded
     def _responded(self, responder: Any, args: Any, kwargs: Any) -> None:
-        call = self._calls.get(responder)
-        if call is not None and not call.finished:
-            _record_response(call, _RESPOND.get(args, kwargs, "response"))
+        # Guarded inline, not by @guarded: called per request (one frame less).
+        try:
+            call = self._calls.get(responder)
+            if call is not None and not call.finished:
+                _record_response(call, _RESPOND.get(args, kwargs, "response"))
+        except Exception:
+            report_internal_error("McpV1ServerAdapter._responded")
 
     def _received(self, args: Any, kwargs: Any) -> tuple[Any, Any, bool]:
         """(responder, request root, whether it is an initialize this wrapper traces)."""
@@ -192,10 +204,7 @@ class McpV1ServerAdapter:
 
     def _start_handled(self, args: Any, kwargs: Any) -> Any:
         try:
-            binding = self._handle_args
-            message = binding.get(args, kwargs, "message")
-            req = binding.get(args, kwargs, "req")
-            session = binding.get(args, kwargs, "session")
+            message, req, session = self._handle_args.values(args, kwargs, _HANDLE_PARAMETERS)
             if enabled() and str(getattr(req, "method", "")) in self.telemetry.config.excluded_methods:
                 return _EXCLUDED
         except Exception:
@@ -247,40 +256,26 @@ class McpV1ServerAdapter:
         return pending[0] if pending is not None else None
 
 
-@guarded
 def _record_response(call: ServerCall, response: Any) -> None:
     """The response handed to ``RequestResponder.respond``: a ``ServerResult`` or an ``ErrorData``."""
-    if type(response).__name__ == "ErrorData":
-        code = getattr(response, "code", None)
-        if isinstance(code, int):
-            call.error_reply(code, getattr(response, "message", None))
-            return
-    result = getattr(response, "root", response)
-    kind = type(result).__name__
-    if kind == "CallToolResult":
-        call.succeeded(
-            is_error=getattr(result, "isError", False) is True,
-            payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True),
-        )
-    elif kind == "InitializeResult":
-        call.succeeded(protocol_version=getattr(result, "protocolVersion", None))
-    else:
-        # the payload (read for tools/list and prompts/list only) tells the names the server registers
-        call.succeeded(payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True))
-
-
-async def _run_call(call: Any, wrapped: Any, args: Any, kwargs: Any, *, unanswered: Any) -> Any:
-    """Run a request handler under its SERVER span; ``unanswered`` ends a call no response finished."""
-    token = ACTIVE_CALL.set(call)  # FastMCP's own SERVER span for this request is folded into ours
+    # Guarded inline, not by @guarded: called per request (one frame less).
     try:
-        with call.activate():
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                call.failed(exc)
-                raise
-    finally:
-        ACTIVE_CALL.reset(token)
-    if not call.finished:
-        unanswered()
-    return result
+        if type(response).__name__ == "ErrorData":
+            code = getattr(response, "code", None)
+            if isinstance(code, int):
+                call.error_reply(code, getattr(response, "message", None))
+                return
+        result = getattr(response, "root", response)
+        kind = type(result).__name__
+        if kind == "CallToolResult":
+            call.succeeded(
+                is_error=getattr(result, "isError", False) is True,
+                payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True),
+            )
+        elif kind == "InitializeResult":
+            call.succeeded(protocol_version=getattr(result, "protocolVersion", None))
+        else:
+            # the payload (read for tools/list and prompts/list only) tells the names the server registers
+            call.succeeded(payload=lambda: result.model_dump(by_alias=True, mode="json", exclude_none=True))
+    except Exception:
+        report_internal_error("_record_response")

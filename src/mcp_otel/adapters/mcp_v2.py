@@ -34,6 +34,7 @@ from mcp_otel.adapters._client import (
 )
 from mcp_otel.adapters._native import (
     OTEL_SPAN,
+    SPAN_PARAMETERS,
     AdoptedSpan,
     claim_client_span,
     enabled,
@@ -60,13 +61,13 @@ _PENDING_CLIENT_OP: ContextVar[Operation | None] = ContextVar("mcp_otel_pending_
 
 # send_raw_request(method, params, opts=None) on both dispatchers, and JSONRPCDispatcher.notify (same shape).
 SEND_RAW_REQUEST = Arguments(("method", "params", "opts"))
+_REQUEST_PARAMETERS = ("method", "params", "opts")
 
 
 def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestInfo:
     """A raw ``send_raw_request(method, params, opts)`` call."""
-    method = str(SEND_RAW_REQUEST.get(args, kwargs, "method", "unknown"))
-    params = SEND_RAW_REQUEST.get(args, kwargs, "params")
-    opts = SEND_RAW_REQUEST.get(args, kwargs, "opts")
+    method, params, opts = SEND_RAW_REQUEST.values(args, kwargs, _REQUEST_PARAMETERS)
+    method = "unknown" if method is None else str(method)
     get = params.get if isinstance(params, dict) else (lambda _key: None)
     name = get("name")
     uri = get("uri")
@@ -295,25 +296,30 @@ class McpV2ClientAdapter:
             report_internal_error("mcp_v2._start")
         return op, record, info.method, args, kwargs
 
-    @guarded
     def _finished(self, op: Operation, record: ClientSessionRecord | None, method: str, result: Any) -> None:
-        if method == "initialize" and record is not None:
-            # The session adopts the result only after this returns; the initialize span wants it now.
-            server = _field(result, "serverInfo", "server_info")
-            attributes = record.on_initialized(
-                _field(result, "protocolVersion", "protocol_version"),
-                _field(server, "name", "name"),
-                _field(server, "version", "version"),
-            )
-            for key, value in (attributes or {}).items():
-                op.set_attribute(key, value)
-        if record is not None and record.protocol_version:
-            op.set_attribute(semconv.MCP_PROTOCOL_VERSION, record.protocol_version, metric=True)
-        error = TOOL_ERROR if _field(result, "isError", "is_error") is True else None
-        config = self.telemetry.config
-        if method == "tools/call" and (config.result_error_detector is not None or config.capture_content):
-            error = tool_result_error(self.telemetry, op.span, error is not None, lambda: result)
-        op.finish(error)
+        # Guarded inline, not by @guarded: called per request (one frame less).
+        try:
+            if method == "initialize" and record is not None:
+                # The session adopts the result only after this returns; the initialize span wants it now.
+                server = _field(result, "serverInfo", "server_info")
+                attributes = record.on_initialized(
+                    _field(result, "protocolVersion", "protocol_version"),
+                    _field(server, "name", "name"),
+                    _field(server, "version", "version"),
+                )
+                for key, value in (attributes or {}).items():
+                    op.set_attribute(key, value)
+            if record is not None and record.protocol_version:
+                op.set_attribute(semconv.MCP_PROTOCOL_VERSION, record.protocol_version, metric=True)
+            error = TOOL_ERROR if _field(result, "isError", "is_error") is True else None
+            config = self.telemetry.config
+            if method == "tools/call" and (
+                config.result_error_detector is not None or config.capture_content
+            ):
+                error = tool_result_error(self.telemetry, op.span, error is not None, lambda: result)
+            op.finish(error)
+        except Exception:
+            report_internal_error("McpV2ClientAdapter._finished")
 
     def _notify(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """mcp 2.x sends a courtesy ``notifications/cancelled`` when a request times out or is cancelled."""
@@ -329,14 +335,15 @@ class McpV2ClientAdapter:
     def _client_stand_in(self, args: Any, kwargs: Any) -> Any:
         """The SDK's ``MCP send`` span: folded into our request span (already current), or silenced."""
         try:
-            if OTEL_SPAN.get(args, kwargs, "kind") != SpanKind.CLIENT:
+            kind, attributes = OTEL_SPAN.values(args, kwargs, SPAN_PARAMETERS)
+            if kind != SpanKind.CLIENT:
                 return None
             op = _PENDING_CLIENT_OP.get()
             if op is None:
                 return INVALID_SPAN if is_silenced() else None
             _PENDING_CLIENT_OP.set(None)  # one adoption per request; the wrapper's reset restores the outer
             span = AdoptedSpan(self.telemetry, op.span)
-            span.set_attributes(OTEL_SPAN.get(args, kwargs, "attributes"))
+            span.set_attributes(attributes)
             return span
         except Exception:
             report_internal_error("mcp_v2._client_stand_in")

@@ -31,7 +31,7 @@ from mcp_otel.adapters._lifecycle_http import HttpLifecycle
 from mcp_otel.adapters._server import request_info
 from mcp_otel.adapters.mcp_v2 import _PENDING_CLIENT_OP, McpV2ClientAdapter
 from mcp_otel.errors import classify
-from mcp_otel.server import IncomingRequest, start_server_call
+from mcp_otel.server import IncomingRequest, run_server_call, start_server_call
 from mcp_otel.session import RequestInfo, start_client_operation
 from mcp_otel.telemetry import Telemetry, guarded, instrumentation_enabled, report_internal_error
 
@@ -162,12 +162,7 @@ class McpV2LifecycleAdapter:
         call = self._start_callback(instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
-        with call.activate():
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                call.failed(exc)
-                raise
+        result = await run_server_call(call, wrapped, args, kwargs, adopt_native=False)
         call.succeeded()
         return result
 

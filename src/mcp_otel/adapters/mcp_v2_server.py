@@ -25,12 +25,13 @@ from mcp_otel._arguments import Arguments
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._native import (
-    ACTIVE_CALL,
     NESTED,
     OTEL_SPAN,
+    SPAN_PARAMETERS,
     close_server_stand_in,
     enabled,
     open_server_stand_in,
+    server_parent_unused,
     silenced,
 )
 from mcp_otel.adapters._server import ServerHub, describe_http, request_info
@@ -39,6 +40,7 @@ from mcp_otel.server import (
     ServerCall,
     ServerSessionInfo,
     ServerSessionRecord,
+    run_server_call,
     start_server_call,
 )
 from mcp_otel.streams import STREAM_OWNER
@@ -54,6 +56,7 @@ _STDIO_IMPORT_SITES = [
 
 _EXCLUDED = object()  # _start's answer for a request of an excluded method
 # serve_dual_era_loop / serve_loop(server, read_stream, write_stream, *, lifespan_state, session_id, ...)
+_ON_REQUEST_PARAMETERS = ("dctx", "method", "params")  # ServerRunner._on_request(dctx, method, params)
 _SERVE = Arguments(("server", "read_stream", "write_stream"), ("lifespan_state", "session_id"))
 # The server session whose serving loop runs in this task (while a serve_* function builds its Connection).
 _SERVING: ContextVar[ServerSessionRecord | None] = ContextVar("mcp_otel_serving", default=None)
@@ -86,12 +89,14 @@ class McpV2ServerAdapter:
         self._on_request_args = Arguments.of_method(ServerRunner, "_on_request", ("dctx", "method", "params"))
         patcher.wrap(ServerRunner, "_on_request", self._on_request)
         patcher.wrap(server_otel, "otel_span", self._server_otel_span)
+        patcher.wrap(server_otel, "extract_trace_context", _extract_unless_adopted)
 
     def _server_otel_span(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """``mcp.server._otel.otel_span``: the SDK middleware's SERVER span is folded into ours."""
-        if OTEL_SPAN.get(args, kwargs, "kind") != SpanKind.SERVER:
+        kind, attributes = OTEL_SPAN.values(args, kwargs, SPAN_PARAMETERS)
+        if kind != SpanKind.SERVER:
             return wrapped(*args, **kwargs)
-        return _SdkServerSpan(self.telemetry, wrapped, args, kwargs)
+        return _SdkServerSpan(self.telemetry, wrapped, args, kwargs, attributes)
 
     # --- sessions ---------------------------------------------------------------------------------
     async def _serve(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -154,16 +159,7 @@ class McpV2ServerAdapter:
         if call is _EXCLUDED:
             with silenced():  # the SDK middleware's and FastMCP's spans for it too (DESIGN rule 2)
                 return await wrapped(*args, **kwargs)
-        token = ACTIVE_CALL.set(call)
-        try:
-            with call.activate():
-                try:
-                    result = await wrapped(*args, **kwargs)
-                except BaseException as exc:
-                    call.failed(exc)
-                    raise
-        finally:
-            ACTIVE_CALL.reset(token)
+        result = await run_server_call(call, wrapped, args, kwargs)
         _record_result(call, result)
         return result
 
@@ -171,12 +167,10 @@ class McpV2ServerAdapter:
         try:
             if not enabled():
                 return None
-            binding = self._on_request_args
-            dctx = binding.get(args, kwargs, "dctx")
-            method = str(binding.get(args, kwargs, "method", "unknown"))
+            dctx, method, params = self._on_request_args.values(args, kwargs, _ON_REQUEST_PARAMETERS)
+            method = "unknown" if method is None else str(method)
             if method in self.telemetry.config.excluded_methods:
                 return _EXCLUDED
-            params = binding.get(args, kwargs, "params")
             get = params.get if isinstance(params, dict) else (lambda _key: None)
             incoming = IncomingRequest(
                 info=request_info(method, getattr(dctx, "request_id", None), get),
@@ -217,21 +211,31 @@ def _record_result(call: ServerCall, result: Any) -> None:
         report_internal_error("mcp_v2_server._record_result")
 
 
+def _extract_unless_adopted(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``mcp.server._otel.extract_trace_context(meta)``, the parent of the middleware's SERVER span: not
+    read when ours adopts that span (``_SdkServerSpan``), so not extracted (one ``propagate.extract`` per
+    request; ours already extracted ``_meta`` for our span)."""
+    if server_parent_unused():
+        return None
+    return wrapped(*args, **kwargs)
+
+
 class _SdkServerSpan:
     """The SDK middleware's ``otel_span(...)`` context manager: our span adopting it, or the SDK's own."""
 
-    __slots__ = ("_args", "_inner", "_kwargs", "_telemetry", "_token", "_wrapped")
+    __slots__ = ("_args", "_attributes", "_inner", "_kwargs", "_telemetry", "_token", "_wrapped")
 
-    def __init__(self, telemetry: Telemetry, wrapped: Any, args: Any, kwargs: Any) -> None:
+    def __init__(self, telemetry: Telemetry, wrapped: Any, args: Any, kwargs: Any, attributes: Any) -> None:
         self._telemetry = telemetry
         self._wrapped = wrapped
         self._args = args
         self._kwargs = kwargs
+        self._attributes = attributes
         self._inner: Any = None
         self._token: Any = None
 
     def __enter__(self) -> Any:
-        attributes = OTEL_SPAN.get(self._args, self._kwargs, "attributes")
+        attributes = self._attributes
         # Notifications are not requests: the contract records them as session events (DESIGN lifecycle),
         # so the SDK's SERVER span for one is dropped as before.
         stand_in, self._token = open_server_stand_in(self._telemetry, attributes, unmatched=INVALID_SPAN)
