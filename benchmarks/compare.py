@@ -84,7 +84,12 @@ def measure_rounds(
 
 def startup(python: str, runs: int) -> dict[str, float]:
     times: dict[str, list[float]] = {"unset": [], "set": []}
-    base = {k: v for k, v in os.environ.items() if k != "MCP_OTEL_AUTO_INSTRUMENT"}
+    # PYTHONDONTWRITEBYTECODE would make every child compile every module from source (benchmarks/startup.py)
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MCP_OTEL_AUTO_INSTRUMENT", "PYTHONDONTWRITEBYTECODE")
+    }
     for _ in range(runs):
         for label in ("unset", "set"):
             env = dict(base, MCP_OTEL_AUTO_INSTRUMENT="true") if label == "set" else base
@@ -93,7 +98,7 @@ def startup(python: str, runs: int) -> dict[str, float]:
             started = time.perf_counter()
             subprocess.run([python, "-c", "import mcp"], env=env, check=True, capture_output=True)
             times[label].append((time.perf_counter() - started) * 1e3)
-    return {label: statistics.median(values) for label, values in times.items()}
+    return {label: statistics.median(values) for label, values in times.items() if values}
 
 
 def main() -> None:
@@ -153,16 +158,17 @@ def main() -> None:
                     "",
                 )
             )
-        rows.append(
-            (
-                f"mcp {mcp_version}",
-                "start-up: `python -c 'import mcp'`",
-                "",
-                f"unset {boot['unset']:.0f} ms / set {boot['set']:.0f} ms",
-                f"{boot['set'] / boot['unset']:.2f}x",
-                "",
+        if boot:  # --startup-runs 0 skips it
+            rows.append(
+                (
+                    f"mcp {mcp_version}",
+                    "start-up: `python -c 'import mcp'`",
+                    "",
+                    f"unset {boot['unset']:.0f} ms / set {boot['set']:.0f} ms",
+                    f"{boot['set'] / boot['unset']:.2f}x",
+                    "",
+                )
             )
-        )
     print(
         f"{args.rounds} rounds x {args.calls} in-memory tools/call per contender; memory over {args.memory_calls} calls"
     )
