@@ -13,6 +13,7 @@ bench:
 	@for e in v1 v2; do venv=$$(scripts/bootstrap.sh $$e) && $$venv/bin/python benchmarks/overhead.py && $$venv/bin/python benchmarks/overhead.py --transport stdio && $$venv/bin/python benchmarks/scale.py; done
 	@scripts/bootstrap.sh v1 >/dev/null && venv=$$(scripts/bootstrap.sh v2) && $$venv/bin/python benchmarks/startup.py --envs v1 v2
 	@venv=$$(scripts/bootstrap.sh v1) && $$venv/bin/python benchmarks/sampling.py && $$venv/bin/python benchmarks/exporter.py && $$venv/bin/python benchmarks/compare.py
+	@if command -v valgrind >/dev/null; then venv=$$(scripts/bootstrap.sh v1) && $$venv/bin/python benchmarks/instructions.py; else echo "make bench: valgrind not installed, instruction counts skipped"; fi
 # The newest mcp, fastmcp and OpenTelemetry from the index (not in CI: run it daily or before a release).
 test-latest:
 	scripts/test-latest.sh
