@@ -26,8 +26,8 @@ from opentelemetry.util.types import AttributeValue
 from mcp_otel import bounds, semconv
 from mcp_otel.errors import ErrorInfo, from_code, from_exception, handler_error, is_cancellation
 from mcp_otel.propagation import extract_context
-from mcp_otel.results import to_json, tool_result_error
-from mcp_otel.session import Operation, RequestInfo, record_leak_event, request_attributes
+from mcp_otel.results import tool_result_error
+from mcp_otel.session import Operation, RequestInfo, record_leak_event, request_attributes, start_request_span
 from mcp_otel.streams import StreamLedger, TrackedStream
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
@@ -374,21 +374,8 @@ def start_server_call(
         attributes = (
             None if dropped and not telemetry.metrics_on else _attributes(telemetry, request, session)
         )
-        if dropped:
-            # Known not to record, whatever its name, attributes and links (Telemetry.drops): started bare.
-            span = telemetry.tracer.start_span(info.method, context=parent, kind=SpanKind.SERVER)
-        else:
-            span = telemetry.tracer.start_span(
-                semconv.span_name(info.method, info.target),
-                context=parent,
-                kind=SpanKind.SERVER,
-                attributes=attributes,
-                links=_links(remote, ambient, session),
-            )
-            if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
-                span.set_attribute(
-                    semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments))
-                )
+        links = None if dropped else _links(remote, ambient, session)
+        span = start_request_span(telemetry, info, SpanKind.SERVER, parent, dropped, attributes, links)
         op = Operation(
             telemetry, span, attributes, telemetry.server_operation_duration, None, telemetry.server_names
         )

@@ -565,6 +565,34 @@ def request_attributes(telemetry: Telemetry, info: RequestInfo) -> dict[str, Att
     return attributes
 
 
+def start_request_span(
+    telemetry: Telemetry,
+    info: RequestInfo,
+    kind: SpanKind,
+    parent: otel_context.Context | None,
+    dropped: bool,
+    attributes: dict[str, AttributeValue] | None,
+    links: Any,
+) -> Span:
+    """A request's CLIENT or SERVER span, with the tool arguments when content capture is on.
+
+    ``dropped``: known not to record, whatever its name, attributes and links (Telemetry.drops): started
+    bare, for the context it carries (the non-sampled traceparent, its children's parent).
+    """
+    if dropped:
+        return telemetry.tracer.start_span(info.method, context=parent, kind=kind)
+    span = telemetry.tracer.start_span(
+        semconv.span_name(info.method, info.target),
+        context=parent,
+        kind=kind,
+        attributes=attributes,
+        links=links,
+    )
+    if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
+        span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
+    return span
+
+
 def start_client_operation(
     telemetry: Telemetry,
     info: RequestInfo,
@@ -581,20 +609,7 @@ def start_client_operation(
         if base_attributes is not None:
             attributes.update(base_attributes())
     retry = _retry_state(telemetry, info, session, attributes)
-    if dropped:
-        # Known not to record, whatever its name, attributes and links (Telemetry.drops): started bare,
-        # for the context it carries (the non-sampled traceparent, its children's parent).
-        span = telemetry.tracer.start_span(info.method, context=parent, kind=SpanKind.CLIENT)
-    else:
-        span = telemetry.tracer.start_span(
-            semconv.span_name(info.method, info.target),
-            context=parent,
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            links=links,
-        )
-        if telemetry.config.capture_content and info.arguments is not None and span.is_recording():
-            span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, telemetry.clip(to_json(info.arguments)))
+    span = start_request_span(telemetry, info, SpanKind.CLIENT, parent, dropped, attributes, links)
     operation = Operation(
         telemetry, span, attributes, telemetry.client_operation_duration, session, telemetry.client_names
     )
