@@ -165,7 +165,8 @@ def test_unknown_excluded_method_keyword_warns(caplog: pytest.LogCaptureFixture)
 def test_one_table_config_typeddict_docs_and_readme_agree() -> None:
     """Adding an option is one row in OPTIONS plus a Config field, a TypedDict key and its documentation."""
     from mcp_otel import McpInstrumentor, semconv
-    from mcp_otel.config import _OTHER_KEYWORDS, OPTIONS, Config, InstrumentOptions
+    from mcp_otel.config import _OTHER_KEYWORDS, OPTIONS, Config
+    from mcp_otel.instrumentor import InstrumentOptions
 
     assert list(inspect.signature(Config).parameters) == [o.name for o in OPTIONS]
     typed = set(InstrumentOptions.__annotations__) - set(_OTHER_KEYWORDS)

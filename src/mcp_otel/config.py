@@ -20,13 +20,9 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any
 
 from mcp_otel import semconv
-
-if TYPE_CHECKING:
-    from opentelemetry.metrics import MeterProvider
-    from opentelemetry.trace import TracerProvider
 
 _logger = logging.getLogger("mcp_otel")
 
@@ -275,27 +271,6 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_span_events", semconv.ENV_MAX_SPAN_EVENTS, 64, parse_count, check_count),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
-
-
-class InstrumentOptions(TypedDict, total=False):
-    """The keyword arguments of ``McpInstrumentor().instrument()`` (``None``: not set here)."""
-
-    tracer_provider: TracerProvider | None
-    meter_provider: MeterProvider | None
-    capture_content: bool | None
-    excluded_methods: Iterable[str] | None
-    propagate: bool | None
-    max_attribute_length: int | None
-    stdio_propagation: bool | None
-    stdio_propagation_extra: Iterable[str] | None
-    retry_window: float | None
-    track_streams: bool | None
-    capture_leak_origin: bool | None
-    result_error_detector: bool | ResultErrorDetector | None
-    max_span_events: int | None
-    # BaseInstrumentor's own
-    skip_dep_check: bool
-    raise_exception_on_conflict: bool
 
 
 # instrument() keywords that are not OPTIONS rows

@@ -209,9 +209,10 @@ SDK_MESSAGES = frozenset(
     }
 )
 # mcp 1.x's and 2.x's local timeouts (the request type / method is ours, the number the read timeout).
+# Patterns, not compiled: re compiles (and caches) them at the first error, not on every start-up.
 _SDK_MESSAGE_PATTERNS = (
-    re.compile(r"Timed out while waiting for response to \w+\. Waited [0-9.]+ seconds\."),
-    re.compile(r"Request '[\w/]+' timed out"),
+    r"Timed out while waiting for response to \w+\. Waited [0-9.]+ seconds\.",
+    r"Request '[\w/]+' timed out",
 )
 
 
@@ -219,7 +220,7 @@ def is_sdk_message(message: str) -> bool:
     """Whether a JSON-RPC error message is one of the SDKs' own fixed messages (:data:`SDK_MESSAGES`)."""
     if message in SDK_MESSAGES:
         return True
-    return len(message) < 200 and any(p.fullmatch(message) for p in _SDK_MESSAGE_PATTERNS)
+    return len(message) < 200 and any(re.fullmatch(p, message) for p in _SDK_MESSAGE_PATTERNS)
 
 
 def _code_text(code: int) -> str:
