@@ -305,8 +305,9 @@ class ServerCall:
     def _register_answered(self) -> None:
         """A tool / prompt the server answered without error is one it registers (bounds.py)."""
         kind = _ANSWERED.get(self.method)
-        if kind is not None and self.target is not None:
-            self._telemetry.server_names.register(kind, (self.target,))
+        # only metrics read the names: nothing to register with metrics off (a no-op meter)
+        if kind is not None and self.target is not None and self._telemetry.metrics_on:
+            self._telemetry.server_names.add(kind, self.target)
 
     def _finish(self, error: ErrorInfo | None, exception: BaseException | None = None) -> None:
         # Caller errors (and a caller's cancellation) are recorded in error.type, without ERROR status.

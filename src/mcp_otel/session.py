@@ -66,6 +66,26 @@ class RequestInfo:
         return self.tool_name or self.prompt_name
 
 
+def request_info(method: str, request_id: Any, get: Callable[[str], Any]) -> RequestInfo:
+    """A request as an adapter reads it: its method, id and an accessor of its params (a dict's ``get`` or a
+    ``getattr``), on the client and the server side."""
+    info = RequestInfo(method, str(request_id) if request_id is not None else None)
+    if method == "tools/call":  # one branch per method, each reading only its own params (per request)
+        name = get("name")
+        if name is not None:
+            info.tool_name = str(name)
+        info.arguments = get("arguments")
+    elif method == "prompts/get":
+        name = get("name")
+        if name is not None:
+            info.prompt_name = str(name)
+    elif method.startswith("resources/"):
+        uri = get("uri")
+        if uri is not None:
+            info.resource_uri = str(uri)
+    return info
+
+
 # The session being opened in this task, so that nested layers (a helper like init_session, mcp.Client,
 # the transport, ClientSession) join one session instead of each starting their own. Set only while an
 # outermost layer's __aenter__ runs; never left set in the application's context.
@@ -154,6 +174,12 @@ class Operation:
         if self._context is None:
             self._context = trace.set_span_in_context(self.span)
         return self._context
+
+    @property
+    def own_attributes(self) -> dict[str, AttributeValue] | None:
+        """The attributes the span started with, plus those set through :meth:`set_attribute` with
+        ``metric=True``: every key in it is on the span as ours (read, never written, by adapters)."""
+        return self._attributes
 
     def activate(self) -> _Activation:
         """Make the request span current for the wrapped call (attach and detach in the caller's frame)."""

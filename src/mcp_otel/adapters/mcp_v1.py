@@ -21,7 +21,13 @@ from mcp_otel.adapters._native import claim_client_span, enabled, silenced
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.results import tool_result_error
-from mcp_otel.session import ClientSessionRecord, Endpoint, RequestInfo, start_client_operation
+from mcp_otel.session import (
+    ClientSessionRecord,
+    Endpoint,
+    RequestInfo,
+    request_info,
+    start_client_operation,
+)
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 # BaseSession.send_request(request, result_type, request_read_timeout_seconds=None, ...): FastMCP 3.x calls
@@ -34,20 +40,13 @@ def describe_request(instance: Any, request: Any, timeout: Any) -> RequestInfo:
     root = getattr(request, "root", request)
     method = str(getattr(root, "method", "unknown"))
     params = getattr(root, "params", None)
-    name = getattr(params, "name", None)
-    uri = getattr(params, "uri", None)
+    request_id = getattr(instance, "_request_id", None)
+    info = request_info(method, request_id, lambda key: getattr(params, key, None))
     if timeout is None:
         timeout = getattr(instance, "_session_read_timeout_seconds", None)
-    request_id = getattr(instance, "_request_id", None)
-    return RequestInfo(
-        method=method,
-        request_id=str(request_id) if request_id is not None else None,
-        tool_name=str(name) if method == "tools/call" and name is not None else None,
-        prompt_name=str(name) if method == "prompts/get" and name is not None else None,
-        resource_uri=str(uri) if uri is not None and method.startswith("resources/") else None,
-        timeout=timeout.total_seconds() if hasattr(timeout, "total_seconds") else timeout,
-        arguments=getattr(params, "arguments", None) if method == "tools/call" else None,
-    )
+    if timeout is not None:
+        info.timeout = timeout.total_seconds() if hasattr(timeout, "total_seconds") else timeout
+    return info
 
 
 class _RequestWithMeta(wrapt.ObjectProxy):  # type: ignore[type-arg]

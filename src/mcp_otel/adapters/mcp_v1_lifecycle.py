@@ -25,13 +25,12 @@ from mcp_otel import lifecycle
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._lifecycle_http import HttpLifecycle
-from mcp_otel.adapters._server import request_info
 from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter, _RequestWithMeta
 from mcp_otel.adapters.mcp_v1_server import _record_response
 from mcp_otel.errors import classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.server import IncomingRequest, ServerCall, run_server_call, start_server_call
-from mcp_otel.session import RequestInfo, start_client_operation
+from mcp_otel.session import RequestInfo, request_info, start_client_operation
 from mcp_otel.telemetry import guarded, instrumentation_enabled, report_internal_error
 
 _PROGRESS_CALLBACK_POSITION = 4  # send_request(request, result_type, timeout, metadata, progress_callback)

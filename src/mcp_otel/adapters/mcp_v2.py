@@ -50,6 +50,7 @@ from mcp_otel.session import (
     Endpoint,
     Operation,
     RequestInfo,
+    request_info,
     start_client_operation,
 )
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
@@ -68,18 +69,15 @@ def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestIn
     """A raw ``send_raw_request(method, params, opts)`` call."""
     method, params, opts = SEND_RAW_REQUEST.values(args, kwargs, _REQUEST_PARAMETERS)
     method = "unknown" if method is None else str(method)
-    get = params.get if isinstance(params, dict) else (lambda _key: None)
-    name = get("name")
-    uri = get("uri")
+    info = request_info(method, None, params.get if isinstance(params, dict) else _nothing)
     timeout = opts.get("timeout") if isinstance(opts, dict) else None
-    return RequestInfo(
-        method=method,
-        tool_name=str(name) if method == "tools/call" and name is not None else None,
-        prompt_name=str(name) if method == "prompts/get" and name is not None else None,
-        resource_uri=str(uri) if uri is not None and method.startswith("resources/") else None,
-        timeout=float(timeout) if isinstance(timeout, int | float) else None,
-        arguments=get("arguments") if method == "tools/call" else None,
-    )
+    if isinstance(timeout, int | float):
+        info.timeout = float(timeout)
+    return info
+
+
+def _nothing(_key: str) -> None:
+    """The params accessor of a request without params."""
 
 
 def _field(obj: Any, wire_name: str, attribute: str) -> Any:
@@ -342,7 +340,7 @@ class McpV2ClientAdapter:
             if op is None:
                 return INVALID_SPAN if is_silenced() else None
             _PENDING_CLIENT_OP.set(None)  # one adoption per request; the wrapper's reset restores the outer
-            span = AdoptedSpan(self.telemetry, op.span)
+            span = AdoptedSpan(self.telemetry, op.span, op.own_attributes)
             span.set_attributes(attributes)
             return span
         except Exception:

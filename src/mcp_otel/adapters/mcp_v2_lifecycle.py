@@ -28,11 +28,10 @@ from opentelemetry.trace import Span, SpanKind
 from mcp_otel import lifecycle
 from mcp_otel._patching import Patcher
 from mcp_otel.adapters._lifecycle_http import HttpLifecycle
-from mcp_otel.adapters._server import request_info
 from mcp_otel.adapters.mcp_v2 import _PENDING_CLIENT_OP, McpV2ClientAdapter
 from mcp_otel.errors import classify
 from mcp_otel.server import IncomingRequest, run_server_call, start_server_call
-from mcp_otel.session import RequestInfo, start_client_operation
+from mcp_otel.session import RequestInfo, request_info, start_client_operation
 from mcp_otel.telemetry import Telemetry, guarded, instrumentation_enabled, report_internal_error
 
 

@@ -34,7 +34,7 @@ from mcp_otel.adapters._native import (
     server_parent_unused,
     silenced,
 )
-from mcp_otel.adapters._server import ServerHub, describe_http, request_info
+from mcp_otel.adapters._server import ServerHub, describe_http
 from mcp_otel.server import (
     IncomingRequest,
     ServerCall,
@@ -43,6 +43,7 @@ from mcp_otel.server import (
     run_server_call,
     start_server_call,
 )
+from mcp_otel.session import request_info
 from mcp_otel.streams import STREAM_OWNER
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
