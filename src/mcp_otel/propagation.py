@@ -50,11 +50,15 @@ def extract_context(meta: Any) -> Context | None:
     """
     if meta is None:
         return None
-    if not isinstance(meta, dict | Mapping):
+    if not isinstance(meta, dict):
         # mcp 1.x hands a pydantic Meta model whose undeclared keys are its extra fields; reading them
         # from that dict, not by getattr, avoids an AttributeError raised per absent key (tracestate, …).
+        # Asked before the Mapping ABC, whose isinstance is a Python call (per request).
         extra = getattr(meta, "__pydantic_extra__", None)
-        meta = extra if isinstance(extra, dict) else {k: getattr(meta, k, None) for k in _CARRIER_KEYS}
+        if isinstance(extra, dict):
+            meta = extra
+        elif not isinstance(meta, Mapping):
+            meta = {k: getattr(meta, k, None) for k in _CARRIER_KEYS}
     parent = meta.get("traceparent")
     if not isinstance(parent, str) or not 0 < len(parent) <= _MAX_CARRIER_VALUE:
         return None  # checked first: most requests carry a traceparent alone, or nothing

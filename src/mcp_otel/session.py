@@ -274,6 +274,7 @@ class ClientSessionRecord:
             semconv.SPAN_SESSION, kind=SpanKind.INTERNAL, attributes=endpoint.attributes()
         )
         self._session_context = trace.set_span_in_context(self.span)
+        self._span_context = self.span.get_span_context()
         self._start = time.perf_counter()
         self.requests = 0
         self.errors = 0
@@ -489,10 +490,22 @@ class ClientSessionRecord:
         """Start the CLIENT span of one request in this session (parenting per the contract)."""
         current = trace.get_current_span().get_span_context()
         if not self.ended and _span_ids(current) == self._opened_under:
-            parent, links = self._session_context, None
-        else:
-            parent, links = None, [Link(self.span.get_span_context())]
-        return start_client_operation(self._telemetry, info, self._base_attributes, parent, links, self)
+            return start_client_operation(
+                self._telemetry,
+                info,
+                self._base_attributes,
+                self._session_context,
+                None,
+                self,
+                self._span_context,
+            )
+        return start_client_operation(
+            self._telemetry, info, self._base_attributes, None, self._session_link, self, current
+        )
+
+    def _session_link(self) -> list[Link]:
+        """A request parented elsewhere links the session (built only for a span that may record)."""
+        return [Link(self._span_context)]
 
     def _base_attributes(self) -> dict[str, AttributeValue]:
         """What the session adds to each request's attributes (built only when they are)."""
@@ -624,18 +637,34 @@ def start_client_operation(
     info: RequestInfo,
     base_attributes: Callable[[], dict[str, AttributeValue]] | None,
     parent: otel_context.Context | None,
-    links: list[Link] | None,
+    links: Callable[[], list[Link]] | None,
     session: ClientSessionRecord | None,
+    parent_span_context: trace.SpanContext | None = None,
 ) -> Operation:
-    """Start a CLIENT request span (with or without a session); ``base_attributes`` adds the session's."""
-    dropped = telemetry.drops(parent)
+    """Start a CLIENT request span (with or without a session); ``base_attributes`` adds the session's.
+
+    ``links``: builds the span's links (not called for a span known not to record);
+    ``parent_span_context``: the span context of ``parent`` (or of the current span), when the caller has it.
+    """
+    if parent_span_context is None:
+        dropped = telemetry.drops(parent)
+    else:
+        dropped = telemetry.drops_under(parent_span_context)
     attributes: dict[str, AttributeValue] | None = None
     if not dropped or telemetry.metrics_on:
         attributes = request_attributes(telemetry, info)
         if base_attributes is not None:
             attributes.update(base_attributes())
     retry = _retry_state(telemetry, info, session, attributes)
-    span = start_request_span(telemetry, info, SpanKind.CLIENT, parent, dropped, attributes, links)
+    span = start_request_span(
+        telemetry,
+        info,
+        SpanKind.CLIENT,
+        parent,
+        dropped,
+        attributes,
+        links() if links and not dropped else None,
+    )
     operation = Operation(
         telemetry, span, attributes, telemetry.client_operation_duration, session, telemetry.client_names
     )

@@ -291,6 +291,10 @@ class Telemetry:
 
         Only then may it be started without attributes (see ``sdk_sampler_decision``).
         """
+        return self.drops_under(trace.get_current_span(context).get_span_context())
+
+    def drops_under(self, parent: trace.SpanContext) -> bool:
+        """:meth:`drops` for a span whose parent span context (possibly invalid: a root) the caller has."""
         decide = self._decide
         if decide is None:
             tracer = self.tracer
@@ -301,7 +305,6 @@ class Telemetry:
             if sampler is None:
                 return isinstance(real, trace.NoOpTracer)
             decide = self._decide = sampler_decider(sampler)
-        parent = trace.get_current_span(context).get_span_context()
         return decide(parent if parent.is_valid else None) is False
 
     # --- what may be recorded (DESIGN trust rules 4 and 5); every string attribute goes through one ---
