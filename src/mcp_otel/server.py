@@ -269,7 +269,7 @@ class ServerCall:
             error: ErrorInfo | None = None
             if self.method == "tools/call":
                 error = tool_result_error(self._telemetry, self.op.span, is_error, payload)
-            elif self.method in _LISTS and payload is not None:
+            elif self.method in _LISTS and payload is not None and self._telemetry.metrics_on:
                 self._register_listed(payload)
             self._finish(error)
         except Exception:
