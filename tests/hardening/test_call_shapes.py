@@ -415,3 +415,25 @@ def test_values_reads_each_call_shape_like_get(positional: int, names: tuple[str
         for _ in range(2):
             expected = tuple(binding.get(args, kwargs, name) for name in names)
             assert binding.values(args, kwargs, names) == expected, (args, kwargs, names)
+
+
+def test_the_request_choke_points_carry_one_wrapper_each() -> None:
+    """Every request passes the client's send_request (mcp 1.x) or the dispatchers' send_raw_request
+    (mcp 2.x) once: the lifecycle's work there (progress relay, server->client requests) runs from the
+    client adapter's wrapper, not from a second wrapt layer (a bound wrapper and a coroutine per request)."""
+    if MCP_MAJOR >= 2:
+        from mcp.shared.direct_dispatcher import DirectDispatcher
+        from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+
+        sites = [(JSONRPCDispatcher, "send_raw_request"), (DirectDispatcher, "send_raw_request")]
+    else:
+        from mcp.shared.session import BaseSession
+
+        sites = [(BaseSession, "send_request")]
+    with instrumented():
+        for owner, name in sites:
+            layers, current = 0, owner.__dict__[name]
+            # a wrapper applied over another one wraps it as looked up on the class: a bound wrapper
+            while isinstance(current, wrapt.FunctionWrapper | wrapt.BoundFunctionWrapper):
+                layers, current = layers + 1, current.__wrapped__
+            assert layers == 1, (owner.__name__, name, layers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import wrapt
 
@@ -80,12 +80,23 @@ class _RequestWithMeta(wrapt.ObjectProxy):  # type: ignore[type-arg]
 _SEND_PARAMETERS = ("request", "request_read_timeout_seconds")
 
 
+class ProgressHook(Protocol):
+    """What the lifecycle adapter does per request (see :attr:`McpV1ClientAdapter.lifecycle`)."""
+
+    def register_progress(self, session: Any, args: Any, kwargs: Any) -> Any: ...
+
+    def forget_progress(self, session: Any, token: Any) -> None: ...
+
+
 class McpV1ClientAdapter:
     """Patches the mcp 1.x client."""
 
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
         self.hub = ClientHub(telemetry)
+        # The lifecycle adapter's part of send_request (a progress token registered for the request span),
+        # run from this adapter's wrapper rather than by a wrapper of its own: one wrapt layer less.
+        self.lifecycle: ProgressHook | None = None
 
     def apply(self, patcher: Patcher) -> None:
         from mcp.client.session import ClientSession
@@ -170,12 +181,18 @@ class McpV1ClientAdapter:
             with silenced():  # FastMCP's own span for it too (DESIGN rule 2)
                 return await wrapped(*args, **kwargs)
         op, record, request, call_args, call_kwargs = started
+        lifecycle = self.lifecycle
         with op.activate():
+            # inside the request span: the progress notifications of its token land on it
+            token = lifecycle.register_progress(instance, call_args, call_kwargs) if lifecycle else None
             try:
                 result = await wrapped(*call_args, **call_kwargs)
             except BaseException as exc:
                 op.finish(classify(exc), exception=exc)
                 raise
+            finally:
+                if token is not None and lifecycle is not None:
+                    lifecycle.forget_progress(instance, token)
         self._finished(op, record, request, result)
         return result
 

@@ -11,7 +11,8 @@
   response read where it is handed to ``RequestResponder.respond``.
 * Streamable-HTTP reconnects and 401/403: :mod:`mcp_otel.adapters._lifecycle_http`.
 
-Applied before the client adapter, so that the ``send_request`` wrapper here runs inside the request span.
+The client's ``send_request`` is not wrapped here: the client adapter's wrapper calls
+:meth:`register_progress` inside the request span it opened (one wrapt layer per request, not two).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class McpV1LifecycleAdapter:
     """Patches the mcp 1.x client and server for progress, logs, list changes and server→client requests."""
 
     def __init__(self, client: McpV1ClientAdapter) -> None:
+        self._client = client
         self.telemetry = client.telemetry
         self.hub = client.hub
         # ClientSession -> {progress token: request span}
@@ -69,10 +71,9 @@ class McpV1LifecycleAdapter:
     def apply(self, patcher: Patcher) -> None:
         from mcp.client.session import ClientSession
         from mcp.server.session import ServerSession
-        from mcp.shared.session import BaseSession, RequestResponder
+        from mcp.shared.session import RequestResponder
 
-        self._client_session_type = ClientSession
-        patcher.wrap(BaseSession, "send_request", self._client_send_request)
+        self._client.lifecycle = self  # the client's send_request: through the client adapter's wrapper
         patcher.wrap(ClientSession, "_received_notification", self._received_notification)
         patcher.wrap(ClientSession, "_received_request", self._received_request)
         patcher.wrap(RequestResponder, "respond", self._respond)
@@ -82,21 +83,18 @@ class McpV1LifecycleAdapter:
         HttpLifecycle(self.telemetry).apply(patcher)
 
     # --- client: progress, logs, list changes -----------------------------------------------------
-    async def _client_send_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        """Inside the client adapter's wrapper: the request span is current."""
-        if not isinstance(instance, self._client_session_type):
-            return await wrapped(*args, **kwargs)
-        token = self._progress_token(instance, args, kwargs)
-        if token is None:
-            return await wrapped(*args, **kwargs)
+    def forget_progress(self, session: Any, token: Any) -> None:
+        """The request of ``token`` is over: its progress no longer lands on its span."""
         try:
-            return await wrapped(*args, **kwargs)
-        finally:
-            tokens = self._progress.get(instance)
+            tokens = self._progress.get(session)
             if tokens is not None:
                 tokens.pop(token, None)
+        except Exception:
+            report_internal_error("mcp_v1_lifecycle.forget_progress")
 
-    def _progress_token(self, session: Any, args: Any, kwargs: Any) -> Any:
+    def register_progress(self, session: Any, args: Any, kwargs: Any) -> Any:
+        """A ClientSession request that asks for progress, sent under our CLIENT span: its token (the
+        request id, or its own ``_meta.progressToken``) now points at that span; None otherwise."""
         try:
             callback = kwargs.get(
                 "progress_callback",
