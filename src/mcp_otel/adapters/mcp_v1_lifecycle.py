@@ -179,12 +179,13 @@ class McpV1LifecycleAdapter:
             report_internal_error("mcp_v1_lifecycle._start_callback")
             return None
 
-    async def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        # Not a coroutine function (per request, like the server adapter's): the caller awaits respond()'s.
         if len(self._calls):
             call = self._calls.pop(instance)
             if call is not None and not call.finished:
                 _record_response(call, kwargs.get("response", args[0] if args else None))
-        return await wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
 
     # --- server: server->client requests and progress ---------------------------------------------
     async def _server_send_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

@@ -179,9 +179,11 @@ class McpV1ServerAdapter:
             call.cancelled()
         return result
 
-    async def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        # Not a coroutine function: the outcome is read when respond() is called, and the caller awaits
+        # the library's own coroutine (no coroutine of ours per request).
         self._responded(instance, args, kwargs)
-        return await wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
 
     def _responded(self, responder: Any, args: Any, kwargs: Any) -> None:
         # Guarded inline, not by @guarded: called per request (one frame less).
