@@ -28,7 +28,8 @@ DEFAULT = ["plain", "SDK, always_off", "mcp-otel, always_off", "SDK, spans only"
 
 
 def instructions(python: str, contender: str, calls: int, src: str | None) -> int:
-    env = dict(os.environ)
+    # a fixed hash seed: str hashes (dict and set layouts) are then the same in every run and contender
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
     if src:
         env["PYTHONPATH"] = src
     with tempfile.TemporaryDirectory() as tmp:
