@@ -124,6 +124,11 @@ class ServerSessionRecord:
         telemetry.server_sessions_active.add(1, self._active_attributes)
 
     @property
+    def recording(self) -> bool:
+        """Whether the session's span records (what the session counts is read only then)."""
+        return self._recording
+
+    @property
     def span_context(self) -> SpanContext:
         return self.span.get_span_context()
 
@@ -221,7 +226,7 @@ class ServerSessionRecord:
 class ServerCall:
     """The SERVER span of one incoming request plus its outcome; finished exactly once."""
 
-    __slots__ = ("_telemetry", "method", "op", "session", "target")
+    __slots__ = ("_telemetry", "inert", "method", "op", "session", "target")
 
     def __init__(
         self,
@@ -230,12 +235,17 @@ class ServerCall:
         method: str,
         session: ServerSessionRecord | None,
         target: str | None = None,
+        *,
+        inert: bool = False,
     ) -> None:
         self._telemetry = telemetry
         self.op = op
         self.method = method
         self.session = session
         self.target = target  # the tool or prompt name
+        # Nothing reads its outcome: the span does not record, metrics are off and the session's span (if
+        # any) does not record either. A result then only ends the call; adapters need not read it.
+        self.inert = inert
 
     @property
     def finished(self) -> bool:
@@ -260,6 +270,9 @@ class ServerCall:
         # Guarded inline, not by @guarded: called per request (one frame less).
         try:
             if self.finished:
+                return
+            if self.inert:  # sampled out, metrics off (issue 14): no outcome to work out
+                self.op.finish()
                 return
             if protocol_version:
                 protocol_version = self._telemetry.clip(str(protocol_version))
@@ -383,7 +396,14 @@ def start_server_call(
         # the tool or prompt name, clipped as on the span (read from the request: attributes may be None)
         name = info.tool_name if info.tool_name is not None else info.prompt_name
         target = telemetry.clip(name) if isinstance(name, str) else None
-        return ServerCall(telemetry, op, info.method, session, target)
+        # initialize is never inert: the session learns its protocol version from the answer
+        inert = (
+            dropped
+            and not telemetry.metrics_on
+            and info.method != "initialize"
+            and (session is None or not session.recording)
+        )
+        return ServerCall(telemetry, op, info.method, session, target, inert=inert)
     except Exception:
         report_internal_error("start_server_call")
         return None

@@ -335,3 +335,20 @@ async def test_metrics_off_register_no_tool_names(mode: str) -> None:
         registered[label] = {name for book in books if book._registered_only for name in book._names["tool"]}
     assert registered["off"] == set(), registered
     assert "add" in registered["on"], registered
+
+
+@pytest.mark.anyio
+async def test_sampled_out_without_metrics_does_not_work_out_outcomes(mode: str) -> None:
+    """A server call whose span does not record, with metrics off and a session span that does not record
+    either, has no reader for its outcome: the result is not examined (no tool-result check); with spans
+    on, each tools/call result still is."""
+    per_request: dict[str, int] = {}
+    for label, sampler in (("off", sampling.ALWAYS_OFF), ("on", sampling.ALWAYS_ON)):
+        with instrumented_with(sampler, metrics_on=False):
+            async with open_session(build_server(), mode=mode) as s:
+                await s.call_tool("add", {"a": 0, "b": 1})  # the hidden tools/list
+                with counting_calls(mcp_otel.server, "tool_result_error") as examined:
+                    for i in range(3):
+                        await s.call_tool("add", {"a": i, "b": 1})
+        per_request[label] = len(examined) // 3
+    assert per_request == {"off": 0, "on": 1}, per_request

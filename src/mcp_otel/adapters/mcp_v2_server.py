@@ -198,7 +198,7 @@ class McpV2ServerAdapter:
 
 def _record_result(call: ServerCall, result: Any) -> None:
     try:
-        if not isinstance(result, dict):
+        if call.inert or not isinstance(result, dict):  # inert: nothing reads the outcome
             call.succeeded()
         elif call.method == "tools/call":
             call.succeeded(is_error=result.get("isError") is True, payload=lambda: result)
