@@ -68,6 +68,7 @@ class Setup:
 # Sampled-out and spans-only contenders (issue 14): "SDK, ..." has the same providers without mcp-otel, so on
 # mcp 2.x its native telemetry runs in both; on mcp 1.x the SDK is idle there.
 RATIO = 0.1
+SDK_PROPAGATION = "SDK propagation of a sampled-out request"
 CONTENDERS: dict[str, Setup | None] = {
     "plain": None,
     "native": Setup(None),
@@ -90,6 +91,10 @@ CONTENDERS: dict[str, Setup | None] = {
         "mcp-otel", sampler="ratio", metrics=False, turn_spans=True
     ),
     "SDK, spans only, turn spans": Setup(None, metrics=False, turn_spans=True),
+    # Not a session: per "call", only the SDK work any instrumentation pays to carry a non-sampled
+    # traceparent from a CLIENT span through _meta to a SERVER span (run_sdk_propagation). On mcp 1.x it is
+    # part of mcp-otel's sampled-out cost; mcp 2.x's native telemetry does the same in its baseline.
+    SDK_PROPAGATION: Setup(None, sampler="always_off", metrics=False),
     "mcp-otel, spans only, turn spans": Setup("mcp-otel", metrics=False, turn_spans=True),
 }
 
@@ -221,6 +226,41 @@ def _callgrind(switch: str) -> None:
         subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], capture_output=True, check=True)
 
 
+def run_sdk_propagation(calls: int) -> dict[str, float]:
+    """SDK_PROPAGATION: two non-recording spans (CLIENT, then SERVER under the context extracted from the
+    client's injected carrier), each made current and ended: what carrying the non-sampled traceparent
+    costs in the SDK alone, per request."""
+    from opentelemetry import context, propagate, trace
+    from opentelemetry.trace import SpanKind
+
+    tracer = trace.get_tracer("bench")
+    session = trace.set_span_in_context(tracer.start_span("session"))
+
+    def one() -> None:
+        client = tracer.start_span("tools/call", context=session, kind=SpanKind.CLIENT)
+        client_context = trace.set_span_in_context(client)
+        token = context.attach(client_context)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=client_context)
+        remote = propagate.extract(carrier)
+        server = tracer.start_span("tools/call", context=remote, kind=SpanKind.SERVER)
+        inner = context.attach(trace.set_span_in_context(server, remote))
+        context.detach(inner)
+        server.end()
+        context.detach(token)
+        client.end()
+
+    for _ in range(200):
+        one()
+    _callgrind("on")
+    cpu = time.process_time()
+    for _ in range(calls):
+        one()
+    cpu = time.process_time() - cpu
+    _callgrind("off")
+    return {"cpu_us": cpu / calls * 1e6}
+
+
 async def _call(session: Any, i: int) -> None:
     await session.call_tool("add", {"a": i, "b": 1})
 
@@ -237,6 +277,9 @@ def main() -> None:
     logging.disable(logging.WARNING)
     setup(contender)
     spec = CONTENDERS[contender]
+    if contender == SDK_PROPAGATION:
+        print(json.dumps({"contender": contender, **run_sdk_propagation(calls)}))
+        return
     turn_spans = spec is not None and spec.turn_spans
     print(json.dumps({"contender": contender, **anyio.run(run, calls, "--memory" in sys.argv, turn_spans)}))
 

@@ -6,9 +6,13 @@ Every measurement runs in a fresh process (this script with ``--child``), client
 process (in-memory sessions, both instrumented), with the SDK pipeline of benchmarks/_contender.py
 (BatchSpanProcessor, an exporter that drops spans, an in-memory metric reader). For each level, that many
 sessions are opened and held open at once; 50 worker tasks then make ``--requests`` ``tools/call``
-requests spread round-robin over all of them, concurrently. Reported: CPU µs per request (median of
-``--rounds``, interleaved with ``plain``, no instrumentation) and the ratio, so a cost that grows with the
-number of open sessions shows as a rising curve. ``--long`` runs one process with the largest level and
+requests spread round-robin over all of them, concurrently. Each session is held open by its own task, as
+a server's connections are (entered one after another in one task, every session's task group would nest
+in the previous one's and anyio's cancel scopes would walk a chain as deep as the number of sessions on
+every checkpoint: that measured the nesting, not the library). Reported: CPU µs per request (median of
+``--rounds``, interleaved with ``plain``, no instrumentation), the ratio, and the garbage collector's share
+of the CPU (timed through ``gc.callbacks``), so a cost that grows with the number of open sessions shows as
+a rising curve and the collector's part of it as its own column. ``--long`` runs one process with the largest level and
 that many requests, and reports RSS and live gc objects after opening the sessions, at each quarter of
 the requests and after closing every session: growth that plateaus is caching, growth that does not is a
 leak.
@@ -23,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,26 @@ def _memory() -> dict[str, int]:
     return {"rss_kib": _rss_kib(), "gc_objects": len(gc.get_objects())}
 
 
+class _GcTimer:
+    """CPU spent in the garbage collector while active (``gc.callbacks``: start and stop of each collection)."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.cpu += time.process_time() - self._started
+
+    def __enter__(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 async def _child(contender: str, sessions: int, requests: int, checkpoints: int) -> dict[str, Any]:
     import anyio
     from _contender import MCP_MAJOR, build_server
@@ -48,7 +71,14 @@ async def _child(contender: str, sessions: int, requests: int, checkpoints: int)
     server = build_server()
     out: dict[str, Any] = {"contender": contender, "sessions": sessions, "requests": requests}
     out["memory"] = [("start", _memory())]
-    async with AsyncExitStack() as stack:
+    close = anyio.Event()
+
+    async def hold(cm: Any, *, task_status: Any) -> None:
+        async with cm as session:
+            task_status.started(session)
+            await close.wait()
+
+    async with anyio.create_task_group() as holders:
         opened = []
         for _ in range(sessions):
             if MCP_MAJOR >= 2:
@@ -59,13 +89,14 @@ async def _child(contender: str, sessions: int, requests: int, checkpoints: int)
                 from mcp.shared.memory import create_connected_server_and_client_session
 
                 cm = create_connected_server_and_client_session(server._mcp_server)
-            opened.append(await stack.enter_async_context(cm))
+            opened.append(await holders.start(hold, cm))
         for i, session in enumerate(opened):  # warm every session (the hidden tools/list included)
             await session.call_tool("add", {"a": i, "b": 1})
         out["memory"].append((f"{sessions} sessions open", _memory()))
         step = max(requests // checkpoints, 1)
         done = 0
         cpu = 0.0
+        collector = _GcTimer()
         while done < requests:
             batch = min(step, requests - done)
             counter = iter(range(done, done + batch))
@@ -75,14 +106,17 @@ async def _child(contender: str, sessions: int, requests: int, checkpoints: int)
                     await opened[n % sessions].call_tool("add", {"a": n, "b": 1})
 
             started = time.process_time()
-            async with anyio.create_task_group() as tg:
-                for _ in range(WORKERS):
-                    tg.start_soon(worker)
+            with collector:
+                async with anyio.create_task_group() as tg:
+                    for _ in range(WORKERS):
+                        tg.start_soon(worker)
             cpu += time.process_time() - started
             done += batch
             if checkpoints > 1:
                 out["memory"].append((f"{done} requests", _memory()))
         out["cpu_us"] = cpu / requests * 1e6
+        out["gc_us"] = collector.cpu / requests * 1e6
+        close.set()
     out["memory"].append(("all sessions closed", _memory()))
     return out
 
@@ -125,16 +159,27 @@ def main() -> None:
         f"mcp {version}, Python {sys.version_info.major}.{sys.version_info.minor}: {args.requests} tools/call "
         f"over N open in-memory sessions, {WORKERS} concurrent workers, median of {args.rounds} rounds"
     )
-    print("| sessions | plain CPU µs/request | mcp-otel CPU µs/request | ratio |")
-    print("| --- | --- | --- | --- |")
+    print(
+        "| sessions | plain CPU µs/request | mcp-otel CPU µs/request | ratio | mcp-otel's own µs "
+        "| of it outside the gc | gc µs/request, plain -> mcp-otel |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for level in args.levels:
-        cpu: dict[str, list[float]] = {"plain": [], "mcp-otel": []}
+        runs: dict[str, list[dict[str, Any]]] = {"plain": [], "mcp-otel": []}
         for round_no in range(args.rounds):
             order = ["plain", "mcp-otel"] if round_no % 2 == 0 else ["mcp-otel", "plain"]
             for contender in order:
-                cpu[contender].append(run_child(python, contender, level, args.requests)["cpu_us"])
-        plain, ours = statistics.median(cpu["plain"]), statistics.median(cpu["mcp-otel"])
-        print(f"| {level} | {plain:.0f} | {ours:.0f} | {ours / plain:.2f}x |", flush=True)
+                runs[contender].append(run_child(python, contender, level, args.requests))
+        plain, ours = (
+            {key: statistics.median(r[key] for r in runs[c]) for key in ("cpu_us", "gc_us")} for c in runs
+        )
+        own = ours["cpu_us"] - plain["cpu_us"]
+        outside = own - (ours["gc_us"] - plain["gc_us"])
+        print(
+            f"| {level} | {plain['cpu_us']:.0f} | {ours['cpu_us']:.0f} | {ours['cpu_us'] / plain['cpu_us']:.2f}x "
+            f"| {own:+.0f} | {outside:+.0f} | {plain['gc_us']:.0f} -> {ours['gc_us']:.0f} |",
+            flush=True,
+        )
     if args.long:
         level = max(args.levels)
         print()

@@ -16,6 +16,8 @@ bind (which the library itself rejects with ``TypeError``) reads as the default;
 from __future__ import annotations
 
 import inspect
+import operator
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +27,7 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 class Arguments:
     """Where each named parameter of one callable sits in a call: a position, a keyword, or both."""
 
-    __slots__ = ("_keyword", "_position", "names")
+    __slots__ = ("_getters", "_keyword", "_position", "names")
 
     def __init__(
         self,
@@ -38,6 +40,8 @@ class Arguments:
         # names a caller may pass as keywords (all but positional-only)
         self._keyword = (frozenset(positional) | frozenset(keyword_only)) - positional_only
         self.names = (*positional, *keyword_only)
+        # names -> (how many positional arguments answer them all, a C getter of those): values()' fast path
+        self._getters: dict[tuple[str, ...], tuple[int, Callable[[Sequence[Any]], Any]]] = {}
 
     @classmethod
     def of(cls, func: Callable[..., Any], fallback: Sequence[str] = (), *, method: bool = False) -> Arguments:
@@ -90,6 +94,12 @@ class Arguments:
     ) -> tuple[Any, ...]:
         """:meth:`get` of each of ``names`` (None for one the caller left out), in one call: for wrappers
         that read several parameters per request."""
+        if not kwargs:  # the common call shape, all positional: one C itemgetter, no loop (issue 14)
+            fast = self._getters.get(names)
+            if fast is None:
+                fast = self._getters[names] = self._getter(names)
+            if len(args) >= fast[0]:
+                return fast[1](args)  # type: ignore[no-any-return]
         out = []
         position, keyword, count = self._position, self._keyword, len(args)
         for name in names:
@@ -102,6 +112,15 @@ class Arguments:
             else:
                 out.append(kwargs.get(name))  # a **kwargs catch-all, or None
         return tuple(out)
+
+    def _getter(self, names: tuple[str, ...]) -> tuple[int, Callable[[Sequence[Any]], Any]]:
+        """(positional arguments needed, their getter) for ``names``; never matched when one is keyword-only."""
+        indexes = [self._position.get(name) for name in names]
+        if not indexes or any(index is None for index in indexes):
+            return sys.maxsize, tuple
+        picks = [index for index in indexes if index is not None]
+        get = operator.itemgetter(*picks)
+        return max(picks) + 1, (get if len(picks) > 1 else lambda args: (get(args),))
 
     def replace(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], name: str, value: Any

@@ -54,6 +54,11 @@ class NameBook:
                 if isinstance(name, str):
                     known.add(name)
 
+    def add(self, kind: str, name: str) -> None:
+        """One name answered: :meth:`register` without the lock when it is known already (per request)."""
+        if name not in self._names[kind]:
+            self.register(kind, (name,))
+
     def metric_value(self, kind: str, name: str) -> str:
         known = self._names[kind]
         if name in known:

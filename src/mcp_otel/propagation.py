@@ -11,6 +11,7 @@ from opentelemetry.context import Context
 # A traceparent is 55 characters; anything far larger is not a trace header but abuse.
 _MAX_CARRIER_VALUE = 512
 _CARRIER_KEYS = ("traceparent", "tracestate", "baggage")
+_OPTIONAL_KEYS = _CARRIER_KEYS[1:]
 
 _propagate: Any = None
 
@@ -49,16 +50,23 @@ def extract_context(meta: Any) -> Context | None:
     """
     if meta is None:
         return None
-    if not isinstance(meta, dict | Mapping):
+    if not isinstance(meta, dict):
         # mcp 1.x hands a pydantic Meta model whose undeclared keys are its extra fields; reading them
         # from that dict, not by getattr, avoids an AttributeError raised per absent key (tracestate, …).
+        # Asked before the Mapping ABC, whose isinstance is a Python call (per request).
         extra = getattr(meta, "__pydantic_extra__", None)
-        meta = extra if isinstance(extra, dict) else {k: getattr(meta, k, None) for k in _CARRIER_KEYS}
-    carrier = {
-        k: v for k in _CARRIER_KEYS if isinstance(v := meta.get(k), str) and 0 < len(v) <= _MAX_CARRIER_VALUE
-    }
-    if "traceparent" not in carrier:
-        return None
+        if isinstance(extra, dict):
+            meta = extra
+        elif not isinstance(meta, Mapping):
+            meta = {k: getattr(meta, k, None) for k in _CARRIER_KEYS}
+    parent = meta.get("traceparent")
+    if not isinstance(parent, str) or not 0 < len(parent) <= _MAX_CARRIER_VALUE:
+        return None  # checked first: most requests carry a traceparent alone, or nothing
+    carrier = {"traceparent": parent}
+    for key in _OPTIONAL_KEYS:
+        value = meta.get(key)
+        if isinstance(value, str) and 0 < len(value) <= _MAX_CARRIER_VALUE:
+            carrier[key] = value
     try:
         ctx: Context = _propagator().extract(carrier)
     except Exception:

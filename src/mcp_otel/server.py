@@ -146,6 +146,11 @@ class ServerSessionRecord:
         telemetry.server_sessions_active.add(1, self._active_attributes)
 
     @property
+    def recording(self) -> bool:
+        """Whether the session's span records (what the session counts is read only then)."""
+        return self._recording
+
+    @property
     def span_context(self) -> SpanContext:
         return self.span.get_span_context()
 
@@ -243,7 +248,7 @@ class ServerSessionRecord:
 class ServerCall:
     """The SERVER span of one incoming request plus its outcome; finished exactly once."""
 
-    __slots__ = ("_telemetry", "method", "op", "session", "target")
+    __slots__ = ("_telemetry", "inert", "method", "op", "session", "target")
 
     def __init__(
         self,
@@ -252,12 +257,17 @@ class ServerCall:
         method: str,
         session: ServerSessionRecord | None,
         target: str | None = None,
+        *,
+        inert: bool = False,
     ) -> None:
         self._telemetry = telemetry
         self.op = op
         self.method = method
         self.session = session
         self.target = target  # the tool or prompt name
+        # Nothing reads its outcome: the span does not record, metrics are off and the session's span (if
+        # any) does not record either. A result then only ends the call; adapters need not read it.
+        self.inert = inert
 
     @property
     def finished(self) -> bool:
@@ -283,6 +293,9 @@ class ServerCall:
         try:
             if self.finished:
                 return
+            if self.inert:  # sampled out, metrics off (issue 14): no outcome to work out
+                self.op.finish()
+                return
             if protocol_version:
                 protocol_version = self._telemetry.clip(str(protocol_version))
                 self.op.set_attribute(semconv.MCP_PROTOCOL_VERSION, protocol_version, metric=True)
@@ -291,7 +304,7 @@ class ServerCall:
             error: ErrorInfo | None = None
             if self.method == "tools/call":
                 error = tool_result_error(self._telemetry, self.op.span, is_error, payload)
-            elif self.method in _LISTS and payload is not None:
+            elif self.method in _LISTS and payload is not None and self._telemetry.metrics_on:
                 self._register_listed(payload)
             self._finish(error)
         except Exception:
@@ -327,8 +340,9 @@ class ServerCall:
     def _register_answered(self) -> None:
         """A tool / prompt the server answered without error is one it registers (bounds.py)."""
         kind = _ANSWERED.get(self.method)
-        if kind is not None and self.target is not None:
-            self._telemetry.server_names.register(kind, (self.target,))
+        # only metrics read the names: nothing to register with metrics off (a no-op meter)
+        if kind is not None and self.target is not None and self._telemetry.metrics_on:
+            self._telemetry.server_names.add(kind, self.target)
 
     def _finish(self, error: ErrorInfo | None, exception: BaseException | None = None) -> None:
         # Caller errors (and a caller's cancellation) are recorded in error.type, without ERROR status.
@@ -404,7 +418,14 @@ def start_server_call(
         # the tool or prompt name, clipped as on the span (read from the request: attributes may be None)
         name = info.tool_name if info.tool_name is not None else info.prompt_name
         target = telemetry.clip(name) if isinstance(name, str) else None
-        return ServerCall(telemetry, op, info.method, session, target)
+        # initialize is never inert: the session learns its protocol version from the answer
+        inert = (
+            dropped
+            and not telemetry.metrics_on
+            and info.method != "initialize"
+            and (session is None or not session.recording)
+        )
+        return ServerCall(telemetry, op, info.method, session, target, inert=inert)
     except Exception:
         report_internal_error("start_server_call")
         return None

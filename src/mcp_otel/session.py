@@ -85,6 +85,26 @@ class RequestInfo:
         return self.tool_name or self.prompt_name
 
 
+def request_info(method: str, request_id: Any, get: Callable[[str], Any]) -> RequestInfo:
+    """A request as an adapter reads it: its method, id and an accessor of its params (a dict's ``get`` or a
+    ``getattr``), on the client and the server side."""
+    info = RequestInfo(method, str(request_id) if request_id is not None else None)
+    if method == "tools/call":  # one branch per method, each reading only its own params (per request)
+        name = get("name")
+        if name is not None:
+            info.tool_name = str(name)
+        info.arguments = get("arguments")
+    elif method == "prompts/get":
+        name = get("name")
+        if name is not None:
+            info.prompt_name = str(name)
+    elif method.startswith("resources/"):
+        uri = get("uri")
+        if uri is not None:
+            info.resource_uri = str(uri)
+    return info
+
+
 # The session being opened in this task, so that nested layers (a helper like init_session, mcp.Client,
 # the transport, ClientSession) join one session instead of each starting their own. Set only while an
 # outermost layer's __aenter__ runs; never left set in the application's context.
@@ -173,6 +193,12 @@ class Operation:
         if self._context is None:
             self._context = trace.set_span_in_context(self.span)
         return self._context
+
+    @property
+    def own_attributes(self) -> dict[str, AttributeValue] | None:
+        """The attributes the span started with, plus those set through :meth:`set_attribute` with
+        ``metric=True``: every key in it is on the span as ours (read, never written, by adapters)."""
+        return self._attributes
 
     def activate(self) -> _Activation:
         """Make the request span current for the wrapped call (attach and detach in the caller's frame)."""
@@ -267,6 +293,7 @@ class ClientSessionRecord:
             semconv.SPAN_SESSION, kind=SpanKind.INTERNAL, attributes=endpoint.attributes()
         )
         self._session_context = trace.set_span_in_context(self.span)
+        self._span_context = self.span.get_span_context()
         self._start = time.perf_counter()
         self.requests = 0
         self.errors = 0
@@ -482,10 +509,22 @@ class ClientSessionRecord:
         """Start the CLIENT span of one request in this session (parenting per the contract)."""
         current = trace.get_current_span().get_span_context()
         if not self.ended and _span_ids(current) == self._opened_under:
-            parent, links = self._session_context, None
-        else:
-            parent, links = None, [Link(self.span.get_span_context())]
-        return start_client_operation(self._telemetry, info, self._base_attributes, parent, links, self)
+            return start_client_operation(
+                self._telemetry,
+                info,
+                self._base_attributes,
+                self._session_context,
+                None,
+                self,
+                self._span_context,
+            )
+        return start_client_operation(
+            self._telemetry, info, self._base_attributes, None, self._session_link, self, current
+        )
+
+    def _session_link(self) -> list[Link]:
+        """A request parented elsewhere links the session (built only for a span that may record)."""
+        return [Link(self._span_context)]
 
     def _base_attributes(self) -> dict[str, AttributeValue]:
         """What the session adds to each request's attributes (built only when they are)."""
@@ -617,18 +656,34 @@ def start_client_operation(
     info: RequestInfo,
     base_attributes: Callable[[], dict[str, AttributeValue]] | None,
     parent: otel_context.Context | None,
-    links: list[Link] | None,
+    links: Callable[[], list[Link]] | None,
     session: ClientSessionRecord | None,
+    parent_span_context: trace.SpanContext | None = None,
 ) -> Operation:
-    """Start a CLIENT request span (with or without a session); ``base_attributes`` adds the session's."""
-    dropped = telemetry.drops(parent)
+    """Start a CLIENT request span (with or without a session); ``base_attributes`` adds the session's.
+
+    ``links``: builds the span's links (not called for a span known not to record);
+    ``parent_span_context``: the span context of ``parent`` (or of the current span), when the caller has it.
+    """
+    if parent_span_context is None:
+        dropped = telemetry.drops(parent)
+    else:
+        dropped = telemetry.drops_under(parent_span_context)
     attributes: dict[str, AttributeValue] | None = None
     if not dropped or telemetry.metrics_on:
         attributes = request_attributes(telemetry, info)
         if base_attributes is not None:
             attributes.update(base_attributes())
     retry = _retry_state(telemetry, info, session, attributes)
-    span = start_request_span(telemetry, info, SpanKind.CLIENT, parent, dropped, attributes, links)
+    span = start_request_span(
+        telemetry,
+        info,
+        SpanKind.CLIENT,
+        parent,
+        dropped,
+        attributes,
+        links() if links and not dropped else None,
+    )
     operation = Operation(
         telemetry, span, attributes, telemetry.client_operation_duration, session, telemetry.client_names
     )

@@ -35,13 +35,18 @@ _SUPPRESS_KEY = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
 _SUPPRESS_KEY_PLAIN = "suppress_instrumentation"  # what contrib's utils also checks, for older setters
 
 
-def instrumentation_enabled() -> bool:
-    """Not inside ``suppress_instrumentation()``: ``is_instrumentation_enabled()`` of contrib (tested to agree)."""
+def instrumentation_enabled(current: otel_context.Context | None = None) -> bool:
+    """Not inside ``suppress_instrumentation()``: ``is_instrumentation_enabled()`` of contrib (tested to agree).
+
+    ``current``: the current context, when the caller has it already.
+    """
     if _SUPPRESS_KEY is None:  # an API without the key in opentelemetry.context: ask contrib
         from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
         return bool(is_instrumentation_enabled())
-    return not (otel_context.get_value(_SUPPRESS_KEY) or otel_context.get_value(_SUPPRESS_KEY_PLAIN))
+    if current is None:
+        current = otel_context.get_current()  # read once: called several times per request (issue 14)
+    return not (current.get(_SUPPRESS_KEY) or current.get(_SUPPRESS_KEY_PLAIN))
 
 
 def report_internal_error(where: str) -> None:
@@ -80,38 +85,62 @@ _SDK_SAMPLING = "opentelemetry.sdk.trace.sampling"
 _PARENT_BASED = frozenset({"ParentBased", "ParentBasedTraceIdRatio"})
 
 
+Decider = Callable[[trace.SpanContext | None], bool | None]
+
+
 def sdk_sampler_decision(sampler: Any, parent: trace.SpanContext | None) -> bool | None:
     """Whether an SDK sampler records a span under ``parent`` (None: not knowable before the span starts).
 
     Reads the SDK samplers' private fields (stable since SDK 1.0); anything missing means None, i.e. the
     usual path, never a wrong answer.
     """
+    return sampler_decider(sampler)(parent)
+
+
+def _unknown(parent: trace.SpanContext | None) -> None:
+    return None
+
+
+def sampler_decider(sampler: Any) -> Decider:
+    """:func:`sdk_sampler_decision` for one sampler, its fields read once: the SDK's samplers are fixed
+    once built, and a tracer asks per request span (issue 14)."""
     cls = type(sampler)
     if cls.__module__ != _SDK_SAMPLING:
-        return None
+        return _unknown
     name = cls.__name__
     if name == "StaticSampler":  # ALWAYS_ON, ALWAYS_OFF
         decision = getattr(sampler, "_decision", None)
-        return bool(decision.is_recording()) if decision is not None else None
+        if decision is None:
+            return _unknown
+        records = bool(decision.is_recording())
+        return lambda parent: records
     if name == "TraceIdRatioBased":
-        if parent is None:
-            return None
-        return bool(parent.trace_id & sampler.TRACE_ID_LIMIT < sampler.bound)
+        limit, bound = sampler.TRACE_ID_LIMIT, sampler.bound
+        return lambda parent: None if parent is None else bool(parent.trace_id & limit < bound)
     if name in _PARENT_BASED:
-        if parent is None:
-            delegate = getattr(sampler, "_root", None)
-        elif parent.is_remote:
-            sampled = parent.trace_flags.sampled
-            delegate = getattr(
-                sampler, "_remote_parent_sampled" if sampled else "_remote_parent_not_sampled", None
+        root, remote_sampled, remote_not_sampled, local_sampled, local_not_sampled = (
+            sampler_decider(delegate) if delegate is not None else _unknown
+            for delegate in (
+                getattr(sampler, field, None)
+                for field in (
+                    "_root",
+                    "_remote_parent_sampled",
+                    "_remote_parent_not_sampled",
+                    "_local_parent_sampled",
+                    "_local_parent_not_sampled",
+                )
             )
-        else:
-            sampled = parent.trace_flags.sampled
-            delegate = getattr(
-                sampler, "_local_parent_sampled" if sampled else "_local_parent_not_sampled", None
-            )
-        return sdk_sampler_decision(delegate, parent) if delegate is not None else None
-    return None
+        )
+
+        def parent_based(parent: trace.SpanContext | None) -> bool | None:
+            if parent is None:
+                return root(parent)
+            if parent.is_remote:
+                return (remote_sampled if parent.trace_flags.sampled else remote_not_sampled)(parent)
+            return (local_sampled if parent.trace_flags.sampled else local_not_sampled)(parent)
+
+        return parent_based
+    return _unknown
 
 
 # The attributes Telemetry creates at their first use (see Telemetry.__getattr__).
@@ -168,7 +197,7 @@ class Telemetry:
         )
         self._meter_provider = meter_provider
         self._metrics_lock = threading.Lock()
-        self._sampler: Any = None  # the SDK tracer's sampler, once known (see drops)
+        self._decide: Decider | None = None  # the SDK tracer's sampler as a decider, once known (see drops)
 
         from mcp_otel.retry import RetryDetector
 
@@ -262,17 +291,21 @@ class Telemetry:
 
         Only then may it be started without attributes (see ``sdk_sampler_decision``).
         """
-        sampler = self._sampler
-        if sampler is None:
+        return self.drops_under(trace.get_current_span(context).get_span_context())
+
+    def drops_under(self, parent: trace.SpanContext) -> bool:
+        """:meth:`drops` for a span whose parent span context (possibly invalid: a root) the caller has."""
+        decide = self._decide
+        if decide is None:
             tracer = self.tracer
             # ProxyTracer: instrument() ran before the global provider was set; it resolves on its first
             # span. An SDK tracer's sampler is fixed: kept once found.
             real = getattr(tracer, "_real_tracer", None) or tracer
-            sampler = self._sampler = getattr(real, "sampler", None)
+            sampler = getattr(real, "sampler", None)
             if sampler is None:
                 return isinstance(real, trace.NoOpTracer)
-        parent = trace.get_current_span(context).get_span_context()
-        return sdk_sampler_decision(sampler, parent if parent.is_valid else None) is False
+            decide = self._decide = sampler_decider(sampler)
+        return decide(parent if parent.is_valid else None) is False
 
     # --- what may be recorded (DESIGN trust rules 4 and 5); every string attribute goes through one ---
     def clip(self, value: str) -> str:

@@ -268,3 +268,87 @@ def test_known_sampler_decision_matches_the_sdk(
     context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
     span = provider.get_tracer("t").start_span("s", context=context)
     assert span.is_recording() is decision
+
+
+@contextmanager
+def counting_calls(owner: Any, name: str) -> Iterator[list[Any]]:
+    """Record every call of ``owner.name`` (a module function, a class or a method)."""
+    calls: list[Any] = []
+    original = getattr(owner, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(owner, name, counted)
+    try:
+        yield calls
+    finally:
+        mp.undo()
+
+
+@pytest.mark.anyio
+async def test_sampled_out_request_under_another_span_builds_no_session_link(mode: str) -> None:
+    """A request made under another span than its session was opened under links the session span, but
+    only a span that may record gets links: sampled out, no Link is built for it (per request)."""
+    per_request: dict[str, int] = {}
+    for label, sampler in (("off", sampling.ALWAYS_OFF), ("on", sampling.ALWAYS_ON)):
+        with instrumented_with(sampler, metrics_on=False) as cap:
+            async with open_session(build_server(), mode=mode) as s:
+                await s.call_tool("add", {"a": 0, "b": 1})  # the hidden tools/list
+                with counting_calls(mcp_otel.session, "Link") as links:
+                    for i in range(3):
+                        with cap.tracer_provider.get_tracer("app").start_as_current_span("turn"):
+                            await s.call_tool("add", {"a": i, "b": 1})
+        per_request[label] = len(links) // 3
+        if label == "on":
+            calls = cap.named("tools/call add", side="client")
+            assert sum(bool(span.links) for span in calls) == 3  # the requests made under a turn
+    assert per_request == {"off": 0, "on": 1}, per_request
+
+
+@pytest.mark.anyio
+async def test_metrics_off_register_no_tool_names(mode: str) -> None:
+    """The tool names a server lists or answers bound its metrics' attributes (bounds.py): with metrics off
+    (a no-op meter) nothing reads them, so none is registered (nor a list result serialised for them)."""
+    import mcp_otel.bounds
+    import mcp_otel.telemetry
+
+    books: list[Any] = []
+
+    class RecordedNameBook(mcp_otel.bounds.NameBook):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            books.append(self)
+
+    registered: dict[str, set[str]] = {}
+    for label, metrics_on in (("off", False), ("on", True)):
+        books.clear()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(mcp_otel.telemetry, "NameBook", RecordedNameBook)
+            with instrumented_with(sampling.ALWAYS_ON, metrics_on=metrics_on):
+                async with open_session(build_server(), mode=mode) as s:
+                    for i in range(3):
+                        await s.call_tool("add", {"a": i, "b": 1})
+        # the server's book (registered_only): the names its metrics may carry
+        registered[label] = {name for book in books if book._registered_only for name in book._names["tool"]}
+    assert registered["off"] == set(), registered
+    assert "add" in registered["on"], registered
+
+
+@pytest.mark.anyio
+async def test_sampled_out_without_metrics_does_not_work_out_outcomes(mode: str) -> None:
+    """A server call whose span does not record, with metrics off and a session span that does not record
+    either, has no reader for its outcome: the result is not examined (no tool-result check); with spans
+    on, each tools/call result still is."""
+    per_request: dict[str, int] = {}
+    for label, sampler in (("off", sampling.ALWAYS_OFF), ("on", sampling.ALWAYS_ON)):
+        with instrumented_with(sampler, metrics_on=False):
+            async with open_session(build_server(), mode=mode) as s:
+                await s.call_tool("add", {"a": 0, "b": 1})  # the hidden tools/list
+                with counting_calls(mcp_otel.server, "tool_result_error") as examined:
+                    for i in range(3):
+                        await s.call_tool("add", {"a": i, "b": 1})
+        per_request[label] = len(examined) // 3
+    assert per_request == {"off": 0, "on": 1}, per_request

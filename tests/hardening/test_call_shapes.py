@@ -390,3 +390,50 @@ def test_url_transports_read_the_url_in_both_shapes(keyword: bool) -> None:
         )
         cm = sse_client(url=url, **extra) if keyword else sse_client(url, None, **extra)
         assert cm._self_endpoint.server_port == 9
+
+
+def _sample(
+    request: Any, result_type: Any, timeout: Any = None, /, *, metadata: Any = None, **extra: Any
+) -> None:
+    """A signature with every kind of parameter, for the binding below."""
+
+
+@pytest.mark.parametrize("positional", range(4))
+@pytest.mark.parametrize(
+    "names",
+    [("request",), ("request", "timeout"), ("timeout", "request"), ("result_type", "metadata"), ("other",)],
+)
+def test_values_reads_each_call_shape_like_get(positional: int, names: tuple[str, ...]) -> None:
+    """``Arguments.values`` (one C getter for an all-positional call, a loop otherwise) answers exactly what
+    ``get`` answers for each name, in every call shape, twice (the getter is built at the first call)."""
+    from mcp_otel._arguments import Arguments
+
+    binding = Arguments.of(_sample)
+    values = ("req", "ResultType", 5.0)
+    args = values[:positional]
+    for kwargs in ({}, {"metadata": "meta"}, {"other": "x"}):
+        for _ in range(2):
+            expected = tuple(binding.get(args, kwargs, name) for name in names)
+            assert binding.values(args, kwargs, names) == expected, (args, kwargs, names)
+
+
+def test_the_request_choke_points_carry_one_wrapper_each() -> None:
+    """Every request passes the client's send_request (mcp 1.x) or the dispatchers' send_raw_request
+    (mcp 2.x) once: the lifecycle's work there (progress relay, server->client requests) runs from the
+    client adapter's wrapper, not from a second wrapt layer (a bound wrapper and a coroutine per request)."""
+    if MCP_MAJOR >= 2:
+        from mcp.shared.direct_dispatcher import DirectDispatcher
+        from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+
+        sites = [(JSONRPCDispatcher, "send_raw_request"), (DirectDispatcher, "send_raw_request")]
+    else:
+        from mcp.shared.session import BaseSession
+
+        sites = [(BaseSession, "send_request")]
+    with instrumented():
+        for owner, name in sites:
+            layers, current = 0, owner.__dict__[name]
+            # a wrapper applied over another one wraps it as looked up on the class: a bound wrapper
+            while isinstance(current, wrapt.FunctionWrapper | wrapt.BoundFunctionWrapper):
+                layers, current = layers + 1, current.__wrapped__
+            assert layers == 1, (owner.__name__, name, layers)

@@ -62,3 +62,25 @@ async def test_session_state_is_bounded_and_released() -> None:
     assert len(cap.named("tools/call add", side=None)) == 2 * SESSIONS * REQUESTS_PER_SESSION
     for kind in (ClientSessionRecord, ServerSessionRecord, Operation, ServerCall, TrackedStream):
         assert _alive(kind) == [], kind.__name__
+
+
+def test_identity_map_entries_are_one_tracked_object_each_and_leave_with_their_key() -> None:
+    """The maps hold an entry per session layer, stream and (mcp 1.x server) request: one object each, so
+    that many open sessions give the cycle collector as little as possible to walk (issue 14, goal 5)."""
+    from mcp_otel._weak import IdentityWeakMap
+
+    class Key:
+        pass
+
+    keys = [Key() for _ in range(200)]
+    weak_map: IdentityWeakMap[int] = IdentityWeakMap()
+    gc.collect()
+    before = len(gc.get_objects())
+    for n, key in enumerate(keys):
+        weak_map.set(key, n)
+    grown = len(gc.get_objects()) - before
+    assert grown <= len(keys) + 2, grown
+    assert [weak_map.get(key) for key in keys[:3]] == [0, 1, 2]
+    del keys[:100]
+    assert len(weak_map) == 100
+    assert weak_map.pop(keys[0]) == 100 and weak_map.get(keys[0]) is None and len(weak_map) == 99

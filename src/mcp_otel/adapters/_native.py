@@ -67,13 +67,6 @@ _NATIVE_CLIENT: ContextVar[_PendingClientSpan | None] = ContextVar("mcp_otel_nat
 _CONTRACT_DECIDES = frozenset({semconv.ERROR_TYPE, semconv.RPC_RESPONSE_STATUS_CODE, semconv.MCP_SESSION_ID})
 
 
-def _fastmcp_suppressed() -> bool:
-    """Inside FastMCP 4's ``suppress_fastmcp_telemetry()`` (its key lives in the OTel context)."""
-    module = sys.modules.get("fastmcp.telemetry")
-    key = getattr(module, "_SUPPRESS_KEY", None)
-    return key is not None and bool(otel_context.get_value(key))
-
-
 def _fastmcp_spans_on() -> bool:
     """FastMCP 4's own decision to record spans here (its telemetry_mode); FastMCP 3 always does."""
     check = getattr(sys.modules.get("fastmcp.telemetry"), "native_spans_enabled", None)
@@ -85,8 +78,14 @@ def _fastmcp_spans_on() -> bool:
 
 
 def enabled() -> bool:
-    """The user's switch (DESIGN rule 2): OpenTelemetry's suppression and FastMCP's own both turn us off."""
-    return instrumentation_enabled() and not _fastmcp_suppressed()
+    """The user's switch (DESIGN rule 2): OpenTelemetry's suppression and FastMCP 4's own
+    ``suppress_fastmcp_telemetry()`` (its key lives in the OTel context) both turn us off."""
+    # the current context read once for both switches (called several times per request)
+    current = otel_context.get_current()
+    if not instrumentation_enabled(current):
+        return False
+    key = getattr(sys.modules.get("fastmcp.telemetry"), "_SUPPRESS_KEY", None)
+    return key is None or not current.get(key)
 
 
 @contextmanager
@@ -107,9 +106,14 @@ def is_silenced() -> bool:
 _ADOPTED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def adopt_attributes(telemetry: Telemetry, span: Any, items: Any) -> None:
+def adopt_attributes(telemetry: Telemetry, span: Any, items: Any, ours: Any = None) -> None:
     """Put library attributes (``(key, value)`` pairs) on our ``span``, each unless ours already has that
-    key (or it is an outcome). The span's state is read once per call, not per key."""
+    key (or it is an outcome). The span's state is read once per call, not per key.
+
+    ``ours``: keys known to be on ``span`` as ours (its Operation's attributes, a plain dict): skipped
+    without asking the span (the SDK's attribute mapping answers ``in`` in Python, under a lock); the
+    libraries' keys are mostly the contract's, which ours carries already (issue 14).
+    """
     try:
         if not span.is_recording():  # checked first: nothing lands on a span that does not record
             return
@@ -117,6 +121,8 @@ def adopt_attributes(telemetry: Telemetry, span: Any, items: Any) -> None:
         adopted: set[str] | None = None
         looked_up = False
         for key, value in items:
+            if ours is not None and key in ours:
+                continue
             if not isinstance(key, str) or key in _CONTRACT_DECIDES or value is None:
                 continue
             if not looked_up:
@@ -162,17 +168,19 @@ class AdoptedSpan(NonRecordingSpan):
     runs; it carries our span's context. Status, events, exceptions, renames and ``end`` are no-ops.
     """
 
-    def __init__(self, telemetry: Telemetry, target: Any) -> None:
+    def __init__(self, telemetry: Telemetry, target: Any, ours: Any = None) -> None:
+        """``ours``: the attributes of ``target``'s Operation (see :func:`adopt_attributes`)."""
         super().__init__(target.get_span_context() if target is not None else INVALID_SPAN_CONTEXT)
         self._telemetry = telemetry
         self._target = target
+        self._ours = ours
 
     def is_recording(self) -> bool:
         return True
 
     def set_attribute(self, key: str, value: Any) -> None:
         if self._target is not None:
-            adopt_attributes(self._telemetry, self._target, ((key, value),))
+            adopt_attributes(self._telemetry, self._target, ((key, value),), self._ours)
 
     def set_attributes(self, attributes: Any) -> None:
         target = self._target
@@ -180,7 +188,7 @@ class AdoptedSpan(NonRecordingSpan):
             # Nothing is copied for a span that does not record (sampled out): the library's attributes
             # would land nowhere.
             if attributes and target is not None and target.is_recording():
-                adopt_attributes(self._telemetry, target, list(dict(attributes).items()))
+                adopt_attributes(self._telemetry, target, list(dict(attributes).items()), self._ours)
         except Exception:
             report_internal_error("AdoptedSpan.set_attributes")
 
@@ -462,9 +470,9 @@ def open_server_stand_in(telemetry: Telemetry, attributes: Any, *, unmatched: An
         if not enabled():
             return None, None
         call = ACTIVE_CALL.get()
-        span = call.op.span if call is not None else None
-        if span is None:
+        if call is None:
             return unmatched, None
+        span = call.op.span
         open_ = _OPEN.get()
         if open_ is not None and open_.call is not call:
             open_ = None  # another request's (this one runs in a task that request started)
@@ -478,7 +486,7 @@ def open_server_stand_in(telemetry: Telemetry, attributes: Any, *, unmatched: An
             token = None
         else:
             token = _OPEN.set(_OpenStandIn(call, attributes))
-        stand_in = AdoptedSpan(telemetry, span)
+        stand_in = AdoptedSpan(telemetry, span, call.op.own_attributes)
         stand_in.set_attributes(attributes)
         return stand_in, token
     except Exception:

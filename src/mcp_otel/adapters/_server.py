@@ -24,7 +24,6 @@ from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import _stream_key
 from mcp_otel.server import IncomingRequest, ServerSessionInfo
-from mcp_otel.session import RequestInfo
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 # handle_request / handle_post_message(scope, receive, send): the ASGI call
@@ -200,20 +199,6 @@ class _BindingProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
         finally:
             if self._self_binding.kind == semconv.TRANSPORT_STDIO:  # the stdio server has stopped
                 server_stopped()
-
-
-def request_info(method: str, request_id: Any, get: Callable[[str], Any]) -> RequestInfo:
-    """A RequestInfo from a method and an accessor of its params (a dict's ``get`` or ``getattr``)."""
-    name = get("name") if method in ("tools/call", "prompts/get") else None
-    uri = get("uri") if method.startswith("resources/") else None
-    return RequestInfo(
-        method=method,
-        request_id=str(request_id) if request_id is not None else None,
-        tool_name=str(name) if method == "tools/call" and name is not None else None,
-        prompt_name=str(name) if method == "prompts/get" and name is not None else None,
-        resource_uri=str(uri) if uri is not None else None,
-        arguments=get("arguments") if method == "tools/call" else None,
-    )
 
 
 def describe_http(incoming: IncomingRequest, http_request: Any) -> None:

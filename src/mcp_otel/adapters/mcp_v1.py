@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import wrapt
 
@@ -21,7 +21,13 @@ from mcp_otel.adapters._native import claim_client_span, enabled, silenced
 from mcp_otel.errors import TOOL_ERROR, classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.results import tool_result_error
-from mcp_otel.session import ClientSessionRecord, Endpoint, RequestInfo, start_client_operation
+from mcp_otel.session import (
+    ClientSessionRecord,
+    Endpoint,
+    RequestInfo,
+    request_info,
+    start_client_operation,
+)
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 # BaseSession.send_request(request, result_type, request_read_timeout_seconds=None, ...): FastMCP 3.x calls
@@ -34,20 +40,13 @@ def describe_request(instance: Any, request: Any, timeout: Any) -> RequestInfo:
     root = getattr(request, "root", request)
     method = str(getattr(root, "method", "unknown"))
     params = getattr(root, "params", None)
-    name = getattr(params, "name", None)
-    uri = getattr(params, "uri", None)
+    request_id = getattr(instance, "_request_id", None)
+    info = request_info(method, request_id, lambda key: getattr(params, key, None))
     if timeout is None:
         timeout = getattr(instance, "_session_read_timeout_seconds", None)
-    request_id = getattr(instance, "_request_id", None)
-    return RequestInfo(
-        method=method,
-        request_id=str(request_id) if request_id is not None else None,
-        tool_name=str(name) if method == "tools/call" and name is not None else None,
-        prompt_name=str(name) if method == "prompts/get" and name is not None else None,
-        resource_uri=str(uri) if uri is not None and method.startswith("resources/") else None,
-        timeout=timeout.total_seconds() if hasattr(timeout, "total_seconds") else timeout,
-        arguments=getattr(params, "arguments", None) if method == "tools/call" else None,
-    )
+    if timeout is not None:
+        info.timeout = timeout.total_seconds() if hasattr(timeout, "total_seconds") else timeout
+    return info
 
 
 class _RequestWithMeta(wrapt.ObjectProxy):  # type: ignore[type-arg]
@@ -81,12 +80,23 @@ class _RequestWithMeta(wrapt.ObjectProxy):  # type: ignore[type-arg]
 _SEND_PARAMETERS = ("request", "request_read_timeout_seconds")
 
 
+class ProgressHook(Protocol):
+    """What the lifecycle adapter does per request (see :attr:`McpV1ClientAdapter.lifecycle`)."""
+
+    def register_progress(self, session: Any, args: Any, kwargs: Any) -> Any: ...
+
+    def forget_progress(self, session: Any, token: Any) -> None: ...
+
+
 class McpV1ClientAdapter:
     """Patches the mcp 1.x client."""
 
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
         self.hub = ClientHub(telemetry)
+        # The lifecycle adapter's part of send_request (a progress token registered for the request span),
+        # run from this adapter's wrapper rather than by a wrapper of its own: one wrapt layer less.
+        self.lifecycle: ProgressHook | None = None
 
     def apply(self, patcher: Patcher) -> None:
         from mcp.client.session import ClientSession
@@ -171,12 +181,18 @@ class McpV1ClientAdapter:
             with silenced():  # FastMCP's own span for it too (DESIGN rule 2)
                 return await wrapped(*args, **kwargs)
         op, record, request, call_args, call_kwargs = started
+        lifecycle = self.lifecycle
         with op.activate():
+            # inside the request span: the progress notifications of its token land on it
+            token = lifecycle.register_progress(instance, call_args, call_kwargs) if lifecycle else None
             try:
                 result = await wrapped(*call_args, **call_kwargs)
             except BaseException as exc:
                 op.finish(classify(exc), exception=exc)
                 raise
+            finally:
+                if token is not None and lifecycle is not None:
+                    lifecycle.forget_progress(instance, token)
         self._finished(op, record, request, result)
         return result
 

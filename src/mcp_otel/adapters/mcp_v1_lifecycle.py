@@ -11,7 +11,8 @@
   response read where it is handed to ``RequestResponder.respond``.
 * Streamable-HTTP reconnects and 401/403: :mod:`mcp_otel.adapters._lifecycle_http`.
 
-Applied before the client adapter, so that the ``send_request`` wrapper here runs inside the request span.
+The client's ``send_request`` is not wrapped here: the client adapter's wrapper calls
+:meth:`register_progress` inside the request span it opened (one wrapt layer per request, not two).
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ from mcp_otel import lifecycle
 from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._lifecycle_http import HttpLifecycle
-from mcp_otel.adapters._server import request_info
 from mcp_otel.adapters.mcp_v1 import McpV1ClientAdapter, _RequestWithMeta
 from mcp_otel.adapters.mcp_v1_server import _record_response
 from mcp_otel.errors import classify
 from mcp_otel.propagation import inject_carrier
 from mcp_otel.server import IncomingRequest, ServerCall, run_server_call, start_server_call
-from mcp_otel.session import RequestInfo, start_client_operation
+from mcp_otel.session import RequestInfo, request_info, start_client_operation
 from mcp_otel.telemetry import guarded, instrumentation_enabled, report_internal_error
 
 _PROGRESS_CALLBACK_POSITION = 4  # send_request(request, result_type, timeout, metadata, progress_callback)
@@ -60,6 +60,7 @@ class McpV1LifecycleAdapter:
     """Patches the mcp 1.x client and server for progress, logs, list changes and server→client requests."""
 
     def __init__(self, client: McpV1ClientAdapter) -> None:
+        self._client = client
         self.telemetry = client.telemetry
         self.hub = client.hub
         # ClientSession -> {progress token: request span}
@@ -70,10 +71,9 @@ class McpV1LifecycleAdapter:
     def apply(self, patcher: Patcher) -> None:
         from mcp.client.session import ClientSession
         from mcp.server.session import ServerSession
-        from mcp.shared.session import BaseSession, RequestResponder
+        from mcp.shared.session import RequestResponder
 
-        self._client_session_type = ClientSession
-        patcher.wrap(BaseSession, "send_request", self._client_send_request)
+        self._client.lifecycle = self  # the client's send_request: through the client adapter's wrapper
         patcher.wrap(ClientSession, "_received_notification", self._received_notification)
         patcher.wrap(ClientSession, "_received_request", self._received_request)
         patcher.wrap(RequestResponder, "respond", self._respond)
@@ -83,21 +83,18 @@ class McpV1LifecycleAdapter:
         HttpLifecycle(self.telemetry).apply(patcher)
 
     # --- client: progress, logs, list changes -----------------------------------------------------
-    async def _client_send_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        """Inside the client adapter's wrapper: the request span is current."""
-        if not isinstance(instance, self._client_session_type):
-            return await wrapped(*args, **kwargs)
-        token = self._progress_token(instance, args, kwargs)
-        if token is None:
-            return await wrapped(*args, **kwargs)
+    def forget_progress(self, session: Any, token: Any) -> None:
+        """The request of ``token`` is over: its progress no longer lands on its span."""
         try:
-            return await wrapped(*args, **kwargs)
-        finally:
-            tokens = self._progress.get(instance)
+            tokens = self._progress.get(session)
             if tokens is not None:
                 tokens.pop(token, None)
+        except Exception:
+            report_internal_error("mcp_v1_lifecycle.forget_progress")
 
-    def _progress_token(self, session: Any, args: Any, kwargs: Any) -> Any:
+    def register_progress(self, session: Any, args: Any, kwargs: Any) -> Any:
+        """A ClientSession request that asks for progress, sent under our CLIENT span: its token (the
+        request id, or its own ``_meta.progressToken``) now points at that span; None otherwise."""
         try:
             callback = kwargs.get(
                 "progress_callback",
@@ -182,12 +179,13 @@ class McpV1LifecycleAdapter:
             report_internal_error("mcp_v1_lifecycle._start_callback")
             return None
 
-    async def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        # Not a coroutine function (per request, like the server adapter's): the caller awaits respond()'s.
         if len(self._calls):
             call = self._calls.pop(instance)
             if call is not None and not call.finished:
                 _record_response(call, kwargs.get("response", args[0] if args else None))
-        return await wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
 
     # --- server: server->client requests and progress ---------------------------------------------
     async def _server_send_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

@@ -19,7 +19,7 @@ from mcp_otel._patching import Patcher
 from mcp_otel._weak import IdentityWeakMap
 from mcp_otel.adapters._client import exit_exception
 from mcp_otel.adapters._native import enabled, silenced
-from mcp_otel.adapters._server import ServerHub, TransportBinding, describe_http, request_info
+from mcp_otel.adapters._server import ServerHub, TransportBinding, describe_http
 from mcp_otel.server import (
     IncomingRequest,
     ServerCall,
@@ -28,6 +28,7 @@ from mcp_otel.server import (
     run_server_call,
     start_server_call,
 )
+from mcp_otel.session import request_info
 from mcp_otel.streams import STREAM_OWNER
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
@@ -178,16 +179,21 @@ class McpV1ServerAdapter:
             call.cancelled()
         return result
 
-    async def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    def _respond(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        # Not a coroutine function: the outcome is read when respond() is called, and the caller awaits
+        # the library's own coroutine (no coroutine of ours per request).
         self._responded(instance, args, kwargs)
-        return await wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
 
     def _responded(self, responder: Any, args: Any, kwargs: Any) -> None:
         # Guarded inline, not by @guarded: called per request (one frame less).
         try:
             call = self._calls.get(responder)
             if call is not None and not call.finished:
-                _record_response(call, _RESPOND.get(args, kwargs, "response"))
+                if call.inert:  # nothing reads the outcome: the response is not looked at
+                    call.succeeded()
+                else:
+                    _record_response(call, _RESPOND.get(args, kwargs, "response"))
         except Exception:
             report_internal_error("McpV1ServerAdapter._responded")
 
@@ -205,19 +211,22 @@ class McpV1ServerAdapter:
     def _start_handled(self, args: Any, kwargs: Any) -> Any:
         try:
             message, req, session = self._handle_args.values(args, kwargs, _HANDLE_PARAMETERS)
-            if enabled() and str(getattr(req, "method", "")) in self.telemetry.config.excluded_methods:
+            if not enabled():
+                return None
+            if str(getattr(req, "method", "")) in self.telemetry.config.excluded_methods:
                 return _EXCLUDED
         except Exception:
             report_internal_error("mcp_v1_server._start_handled")
             return None
-        return self._start(session, message, req)
+        return self._start(session, message, req, checked=True)
 
-    def _start(self, session: Any, responder: Any, req: Any) -> ServerCall | None:
+    def _start(self, session: Any, responder: Any, req: Any, *, checked: bool = False) -> ServerCall | None:
+        """``checked``: the caller found mcp-otel enabled just now (not asked twice per request)."""
         try:
-            if responder is None or not enabled():
+            if responder is None or not (checked or enabled()):
                 return None
-            incoming = self._describe(session, responder, req)
-            call = start_server_call(self.telemetry, incoming, self._sessions.get(session))
+            record = self._sessions.get(session)
+            call = start_server_call(self.telemetry, self._describe(session, record, responder, req), record)
             if call is not None:
                 self._calls.set(responder, call)
             return call
@@ -233,7 +242,9 @@ class McpV1ServerAdapter:
         if call is not None:
             call.error_reply(_INVALID_PARAMS, "Invalid request parameters")
 
-    def _describe(self, session: Any, responder: Any, req: Any) -> IncomingRequest:
+    def _describe(
+        self, session: Any, record: ServerSessionRecord | None, responder: Any, req: Any
+    ) -> IncomingRequest:
         method = str(getattr(req, "method", "unknown"))
         params = getattr(req, "params", None)
         request_id = getattr(responder, "request_id", None)
@@ -244,11 +255,9 @@ class McpV1ServerAdapter:
         if http_request is not None:
             describe_http(incoming, http_request)
             incoming.ambient = self.hub.http_span(http_request)
-        else:
-            record = self._sessions.get(session)
-            if record is None:
-                binding = self._pending_binding(session)
-                incoming.transport = binding.kind if binding is not None else None
+        elif record is None:
+            binding = self._pending_binding(session)
+            incoming.transport = binding.kind if binding is not None else None
         return incoming
 
     def _pending_binding(self, session: Any) -> TransportBinding | None:

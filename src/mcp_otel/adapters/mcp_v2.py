@@ -9,10 +9,11 @@ made to hand back our span instead, so there is exactly one CLIENT span per requ
 
 from __future__ import annotations
 
+import functools
 import weakref
 from contextlib import nullcontext
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, SpanKind
@@ -50,6 +51,7 @@ from mcp_otel.session import (
     Endpoint,
     Operation,
     RequestInfo,
+    request_info,
     start_client_operation,
 )
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
@@ -68,18 +70,15 @@ def describe_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestIn
     """A raw ``send_raw_request(method, params, opts)`` call."""
     method, params, opts = SEND_RAW_REQUEST.values(args, kwargs, _REQUEST_PARAMETERS)
     method = "unknown" if method is None else str(method)
-    get = params.get if isinstance(params, dict) else (lambda _key: None)
-    name = get("name")
-    uri = get("uri")
+    info = request_info(method, None, params.get if isinstance(params, dict) else _nothing)
     timeout = opts.get("timeout") if isinstance(opts, dict) else None
-    return RequestInfo(
-        method=method,
-        tool_name=str(name) if method == "tools/call" and name is not None else None,
-        prompt_name=str(name) if method == "prompts/get" and name is not None else None,
-        resource_uri=str(uri) if uri is not None and method.startswith("resources/") else None,
-        timeout=float(timeout) if isinstance(timeout, int | float) else None,
-        arguments=get("arguments") if method == "tools/call" else None,
-    )
+    if isinstance(timeout, int | float):
+        info.timeout = float(timeout)
+    return info
+
+
+def _nothing(_key: str) -> None:
+    """The params accessor of a request without params."""
 
 
 def _field(obj: Any, wire_name: str, attribute: str) -> Any:
@@ -100,6 +99,16 @@ def _with_trace_meta(op: Operation, args: Any, kwargs: Any) -> tuple[Any, Any]:
     return SEND_RAW_REQUEST.replace(args, kwargs, "params", new_params)
 
 
+class SendRawRequestHook(Protocol):
+    """What the lifecycle adapter does in ``send_raw_request`` (see :attr:`McpV2ClientAdapter.lifecycle`)."""
+
+    def relay_progress(self, args: Any, kwargs: Any) -> tuple[Any, Any]: ...
+
+    async def untraced_send_raw_request(
+        self, wrapped: Any, instance: Any, args: Any, kwargs: Any, direct: bool
+    ) -> Any: ...
+
+
 class McpV2ClientAdapter:
     """Patches the mcp 2.x client."""
 
@@ -108,6 +117,9 @@ class McpV2ClientAdapter:
         self.hub = ClientHub(telemetry)
         # dispatcher -> weakref(ClientSession): only dispatchers of client sessions are traced here.
         self._dispatchers: IdentityWeakMap[weakref.ref[Any]] = IdentityWeakMap()
+        # The lifecycle adapter's part of send_raw_request (progress relay, server->client requests), run
+        # from this adapter's wrapper rather than by a wrapper of its own: one wrapt layer per request less.
+        self.lifecycle: SendRawRequestHook | None = None
 
     def apply(self, patcher: Patcher) -> None:
         from mcp.client.client import Client
@@ -149,8 +161,15 @@ class McpV2ClientAdapter:
         patcher.wrap(ClientSession, "__aenter__", self._session_aenter)
         patcher.wrap(ClientSession, "__aexit__", self._aexit)
         patcher.wrap(ClientSession, "adopt", self._adopt)
-        patcher.wrap(jsonrpc_dispatcher.JSONRPCDispatcher, "send_raw_request", self._send_raw_request)
-        patcher.wrap(DirectDispatcher, "send_raw_request", self._send_raw_request)
+        # one wrapper body for both dispatchers; a partial, not a method per dispatcher: no extra frame
+        patcher.wrap(
+            jsonrpc_dispatcher.JSONRPCDispatcher,
+            "send_raw_request",
+            functools.partial(self._send_raw_request, direct=False),
+        )
+        patcher.wrap(
+            DirectDispatcher, "send_raw_request", functools.partial(self._send_raw_request, direct=True)
+        )
         patcher.wrap(jsonrpc_dispatcher, "otel_span", self._otel_span)
         if not self.telemetry.config.propagate and hasattr(jsonrpc_dispatcher, "inject_trace_context"):
             # The dispatcher injects the current context into _meta by itself; propagate=False means none.
@@ -239,9 +258,15 @@ class McpV2ClientAdapter:
     # Every request, typed or not (send_discover and subscriptions/listen bypass send_request), passes the
     # dispatcher's send_raw_request: one wrapper there traces them all. A request that fails before it
     # reaches the dispatcher (a typed request that cannot be serialised) gets no span: it never left.
-    async def _send_raw_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    async def _send_raw_request(
+        self, wrapped: Any, instance: Any, args: Any, kwargs: Any, *, direct: bool
+    ) -> Any:
+        """``send_raw_request`` of either dispatcher (``direct``: the in-process one)."""
         started = self._start(instance, args, kwargs)
+        lifecycle = self.lifecycle
         if started is None:
+            if lifecycle is not None:  # a dispatcher we do not trace (the server's), or mcp-otel is off
+                return await lifecycle.untraced_send_raw_request(wrapped, instance, args, kwargs, direct)
             return await wrapped(*args, **kwargs)
         if started is _EXCLUDED:
             with silenced():  # the SDK's own span for it too (DESIGN rule 2)
@@ -251,6 +276,8 @@ class McpV2ClientAdapter:
         token = _PENDING_CLIENT_OP.set(op)
         try:
             with op.activate():
+                if lifecycle is not None:  # inside the request span: a progress callback relays onto it
+                    args, kwargs = lifecycle.relay_progress(args, kwargs)
                 try:
                     result = await wrapped(*args, **kwargs)
                 except BaseException as exc:
@@ -342,7 +369,7 @@ class McpV2ClientAdapter:
             if op is None:
                 return INVALID_SPAN if is_silenced() else None
             _PENDING_CLIENT_OP.set(None)  # one adoption per request; the wrapper's reset restores the outer
-            span = AdoptedSpan(self.telemetry, op.span)
+            span = AdoptedSpan(self.telemetry, op.span, op.own_attributes)
             span.set_attributes(attributes)
             return span
         except Exception:

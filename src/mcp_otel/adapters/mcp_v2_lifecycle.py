@@ -14,8 +14,9 @@
   ``ClientSession._on_request`` (a SERVER span, parent from ``_meta``).
 * Streamable-HTTP reconnects and 401/403: :mod:`mcp_otel.adapters._lifecycle_http`.
 
-Applied before the client adapter, so that the ``send_raw_request`` wrapper here runs inside the request
-span the client adapter opened (and sees the dispatchers it does not trace: the server's).
+``send_raw_request`` is not wrapped here: the client adapter's wrapper calls :meth:`relay_progress` inside
+the request span it opened, and :meth:`untraced_send_raw_request` for the dispatchers it does not trace (the
+server's): one wrapt layer per request, not two (issue 14).
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ from opentelemetry.trace import Span, SpanKind
 from mcp_otel import lifecycle
 from mcp_otel._patching import Patcher
 from mcp_otel.adapters._lifecycle_http import HttpLifecycle
-from mcp_otel.adapters._server import request_info
 from mcp_otel.adapters.mcp_v2 import _PENDING_CLIENT_OP, McpV2ClientAdapter
 from mcp_otel.errors import classify
 from mcp_otel.server import IncomingRequest, run_server_call, start_server_call
-from mcp_otel.session import RequestInfo, start_client_operation
+from mcp_otel.session import RequestInfo, request_info, start_client_operation
 from mcp_otel.telemetry import Telemetry, guarded, instrumentation_enabled, report_internal_error
 
 
@@ -58,17 +58,14 @@ class McpV2LifecycleAdapter:
     def __init__(self, client: McpV2ClientAdapter) -> None:
         self.telemetry = client.telemetry
         self.hub = client.hub
+        self._client = client
         self._client_dispatchers = client._dispatchers  # the dispatchers of client sessions
 
     def apply(self, patcher: Patcher) -> None:
         from mcp.client.session import ClientSession
         from mcp.server.session import ServerSession
-        from mcp.shared.direct_dispatcher import DirectDispatcher
-        from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 
-        patcher.wrap(JSONRPCDispatcher, "send_raw_request", self._send_raw_request)
-        # In-process 2026-07-28: only the client's progress relay (no server->client requests there).
-        patcher.wrap(DirectDispatcher, "send_raw_request", self._direct_send_raw_request)
+        self._client.lifecycle = self  # send_raw_request: through the client adapter's wrapper
         patcher.wrap(ClientSession, "_on_notify", self._on_notify)
         patcher.wrap(ClientSession, "_on_request", self._on_request)
         # A handler's progress (ServerSession.report_progress, MCPServer/FastMCP contexts) reaches the
@@ -82,10 +79,15 @@ class McpV2LifecycleAdapter:
         HttpLifecycle(self.telemetry).apply(patcher)
 
     # --- requests: client progress relay, server->client CLIENT spans -----------------------------
-    async def _send_raw_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        """``send_raw_request(method, params, opts=None, *, _related_request_id=None)``."""
-        if self._client_dispatchers.get(instance) is not None:
-            args, kwargs = self._relay_progress(args, kwargs)
+    async def untraced_send_raw_request(
+        self, wrapped: Any, instance: Any, args: Any, kwargs: Any, direct: bool
+    ) -> Any:
+        """``send_raw_request(method, params, opts=None, *, _related_request_id=None)`` the client adapter
+        does not trace: a client's (mcp-otel off, or the request excluded: no span of ours to relay
+        progress onto, checked by the relay) or the server's (a server->client request, JSON-RPC only:
+        in-process 2026-07-28 has none)."""
+        if direct or self._client_dispatchers.get(instance) is not None:
+            args, kwargs = self.relay_progress(args, kwargs)
             return await wrapped(*args, **kwargs)
         op = self._start_server_request(args, kwargs)
         if op is None:
@@ -103,12 +105,8 @@ class McpV2LifecycleAdapter:
         op.finish()
         return result
 
-    async def _direct_send_raw_request(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if self._client_dispatchers.get(instance) is not None:
-            args, kwargs = self._relay_progress(args, kwargs)
-        return await wrapped(*args, **kwargs)
-
-    def _relay_progress(self, args: Any, kwargs: Any) -> tuple[Any, Any]:
+    def relay_progress(self, args: Any, kwargs: Any) -> tuple[Any, Any]:
+        """``opts["on_progress"]`` relayed onto our CLIENT span, when that is the current span."""
         try:
             opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
             callback = opts.get("on_progress") if isinstance(opts, dict) else None

@@ -34,7 +34,7 @@ from mcp_otel.adapters._native import (
     server_parent_unused,
     silenced,
 )
-from mcp_otel.adapters._server import ServerHub, describe_http, request_info
+from mcp_otel.adapters._server import ServerHub, describe_http
 from mcp_otel.server import (
     IncomingRequest,
     ServerCall,
@@ -43,6 +43,7 @@ from mcp_otel.server import (
     run_server_call,
     start_server_call,
 )
+from mcp_otel.session import request_info
 from mcp_otel.streams import STREAM_OWNER
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
@@ -197,7 +198,7 @@ class McpV2ServerAdapter:
 
 def _record_result(call: ServerCall, result: Any) -> None:
     try:
-        if not isinstance(result, dict):
+        if call.inert or not isinstance(result, dict):  # inert: nothing reads the outcome
             call.succeeded()
         elif call.method == "tools/call":
             call.succeeded(is_error=result.get("isError") is True, payload=lambda: result)
