@@ -15,10 +15,13 @@ falls on all cases alike), medians over the rounds:
   span and the exporter built in a background thread, so neither is on this path;
 * ``auto grpc + 1st span``: and then one span, which configures the SDK (``first_span_ms``, in the child);
 * ``sdk`` / ``sdk+instrument()``: ``import mcp`` with the SDK already imported, without / with
-  ``McpInstrumentor().instrument()`` (what instrument() in code costs).
+  ``McpInstrumentor().instrument()`` (what instrument() in code costs);
+* ``sdk+BaseInstrumentor import`` / ``sdk+empty instrument()``: its floor, contrib's ``BaseInstrumentor``
+  imported, and an instrumentor that patches nothing instrumented (contrib's dependency check of mcp).
 
-Inside the ``sdk+instrument()`` child, the time of ``import mcp_otel.instrumentor`` and of the
-``instrument()`` call itself are reported too.
+Inside each child, the wall time of ``import mcp`` itself is reported too (``import_mcp_ms``: the
+start-up hook runs inside it, and it leaves out interpreter start-up and exit, the noisiest parts), and in
+the ``sdk+...`` children the time of the import (``import_ms``) and of the ``instrument()`` call.
 
 Instructions (``--instructions``): the start-up cases once each under valgrind, whole process; on a
 loaded machine wall and CPU times of a few milliseconds drown in the noise, instruction counts do not.
@@ -55,6 +58,7 @@ t1 = time.perf_counter()
 import mcp
 t2 = time.perf_counter()
 {post}
+extra["import_mcp_ms"] = (t2 - t1) * 1000  # the hook runs inside it; no interpreter start or exit
 print("STARTUP " + json.dumps(extra), file=sys.stderr)
 """
 
@@ -89,6 +93,29 @@ CASES: dict[str, tuple[dict[str, str | None], str, str]] = {
         "from mcp_otel.instrumentor import McpInstrumentor\n"
         "t4 = time.perf_counter()\n"
         "McpInstrumentor().instrument()\n"
+        "t5 = time.perf_counter()\n"
+        "extra = {'import_ms': (t4 - t3) * 1000, 'instrument_ms': (t5 - t4) * 1000}",
+    ),
+    # The floor under sdk+instrument(): contrib's BaseInstrumentor (McpInstrumentor must subclass it), its
+    # import alone, and an instrumentor that patches nothing, whose instrument() runs contrib's dependency
+    # check of mcp's requirement (importlib.metadata.version: the whole METADATA, parsed).
+    "sdk+BaseInstrumentor import": (
+        {},
+        "import opentelemetry.sdk.trace, opentelemetry.sdk.metrics",
+        "t3 = time.perf_counter()\n"
+        "from opentelemetry.instrumentation.instrumentor import BaseInstrumentor\n"
+        "extra = {'import_ms': (time.perf_counter() - t3) * 1000}",
+    ),
+    "sdk+empty instrument()": (
+        {},
+        "import opentelemetry.sdk.trace, opentelemetry.sdk.metrics",
+        "t3 = time.perf_counter()\n"
+        "from opentelemetry.instrumentation.instrumentor import BaseInstrumentor\n"
+        "class Empty(BaseInstrumentor):\n"
+        "    def instrumentation_dependencies(self): return ('mcp >= 1.12.4',)\n"
+        "    def _uninstrument(self, **kwargs): pass\n"
+        "t4 = time.perf_counter()\n"
+        "Empty().instrument()\n"
         "t5 = time.perf_counter()\n"
         "extra = {'import_ms': (t4 - t3) * 1000, 'instrument_ms': (t5 - t4) * 1000}",
     ),
@@ -192,7 +219,7 @@ def startup(envs: list[str], rounds: int) -> None:
         name = label(pythons[env])
         for case in cases:
             median = statistics.median(times[(env, case)])
-            base_case = "sdk" if case == "sdk+instrument()" else "unset"
+            base_case = "sdk" if case.startswith("sdk+") else "unset"
             base = statistics.median(times[(env, base_case)])
             delta = "" if case in ("unset", "sdk") else f"{median - base:+.1f}"
             ratio = "" if case in ("unset", "sdk") else f"{median / base:.2f}x"
@@ -209,7 +236,15 @@ def startup(envs: list[str], rounds: int) -> None:
             print(f"{name:<28} {case:<29} {median:8.1f} {delta:>9} {ratio:>6}  {notes}")
 
 
-INSTRUCTION_CASES = ("unset", "auto grpc", "auto http", "sdk", "sdk+instrument()")
+INSTRUCTION_CASES = (
+    "unset",
+    "auto grpc",
+    "auto http",
+    "sdk",
+    "sdk+instrument()",
+    "sdk+BaseInstrumentor import",
+    "sdk+empty instrument()",
+)
 
 
 def count_instructions(python: str, case: str) -> int:

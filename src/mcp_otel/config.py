@@ -20,14 +20,9 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any
 
 from mcp_otel import semconv
-
-if TYPE_CHECKING:
-    from opentelemetry.metrics import MeterProvider
-    from opentelemetry.trace import TracerProvider
 
 _logger = logging.getLogger("mcp_otel")
 
@@ -39,7 +34,6 @@ ResultErrorDetector = Callable[[Mapping[str, Any]], object]
 error description) for a failure the tool reported in its payload."""
 
 
-@dataclass(frozen=True)
 class Config:
     """Everything a wrapper needs to know about the user's choices (one field per row of ``OPTIONS``).
 
@@ -63,17 +57,45 @@ class Config:
             ``mcp_otel.events.dropped``. 0 records none.
     """
 
-    capture_content: bool = False
-    excluded_methods: frozenset[str] = field(default_factory=frozenset)
-    propagate: bool = True
-    max_attribute_length: int = 1024
-    stdio_propagation: bool = True
-    stdio_propagation_extra: frozenset[str] = field(default_factory=frozenset)
-    retry_window: float = 30.0
-    track_streams: bool = True
-    capture_leak_origin: bool = False
-    result_error_detector: bool | ResultErrorDetector | None = None
-    max_span_events: int = 64
+    __slots__ = (
+        "capture_content",
+        "capture_leak_origin",
+        "excluded_methods",
+        "max_attribute_length",
+        "max_span_events",
+        "propagate",
+        "result_error_detector",
+        "retry_window",
+        "stdio_propagation",
+        "stdio_propagation_extra",
+        "track_streams",
+    )
+
+    def __init__(
+        self,
+        capture_content: bool = False,
+        excluded_methods: frozenset[str] = frozenset(),
+        propagate: bool = True,
+        max_attribute_length: int = 1024,
+        stdio_propagation: bool = True,
+        stdio_propagation_extra: frozenset[str] = frozenset(),
+        retry_window: float = 30.0,
+        track_streams: bool = True,
+        capture_leak_origin: bool = False,
+        result_error_detector: bool | ResultErrorDetector | None = None,
+        max_span_events: int = 64,
+    ) -> None:
+        self.capture_content = capture_content
+        self.excluded_methods = excluded_methods
+        self.propagate = propagate
+        self.max_attribute_length = max_attribute_length
+        self.stdio_propagation = stdio_propagation
+        self.stdio_propagation_extra = stdio_propagation_extra
+        self.retry_window = retry_window
+        self.track_streams = track_streams
+        self.capture_leak_origin = capture_leak_origin
+        self.result_error_detector = result_error_detector
+        self.max_span_events = max_span_events
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -203,16 +225,26 @@ def _env_methods(text: str) -> frozenset[str]:
     return methods
 
 
-@dataclass(frozen=True)
 class Option:
     """One row of ``OPTIONS``."""
 
-    name: str  # the Config field and the instrument() keyword
-    env: str | None  # its environment variable (None: keyword only)
-    default: Any
-    parse: Callable[[str], Any]  # the variable's text -> value (ValueError: invalid)
-    check: Callable[[str, Any], Any]  # (keyword, value) -> value (TypeError / ValueError: invalid)
-    keyword: bool = True  # False: environment only (instrument() rejects it as a keyword)
+    __slots__ = ("check", "default", "env", "keyword", "name", "parse")
+
+    def __init__(
+        self,
+        name: str,
+        env: str | None,
+        default: Any,
+        parse: Callable[[str], Any],
+        check: Callable[[str, Any], Any],
+        keyword: bool = True,
+    ) -> None:
+        self.name = name  # the Config field and the instrument() keyword
+        self.env = env  # its environment variable (None: keyword only)
+        self.default = default
+        self.parse = parse  # the variable's text -> value (ValueError: invalid)
+        self.check = check  # (keyword, value) -> value (TypeError / ValueError: invalid)
+        self.keyword = keyword  # False: environment only (instrument() rejects it as a keyword)
 
 
 def _no_env(text: str) -> Any:
@@ -239,27 +271,6 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_span_events", semconv.ENV_MAX_SPAN_EVENTS, 64, parse_count, check_count),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
-
-
-class InstrumentOptions(TypedDict, total=False):
-    """The keyword arguments of ``McpInstrumentor().instrument()`` (``None``: not set here)."""
-
-    tracer_provider: TracerProvider | None
-    meter_provider: MeterProvider | None
-    capture_content: bool | None
-    excluded_methods: Iterable[str] | None
-    propagate: bool | None
-    max_attribute_length: int | None
-    stdio_propagation: bool | None
-    stdio_propagation_extra: Iterable[str] | None
-    retry_window: float | None
-    track_streams: bool | None
-    capture_leak_origin: bool | None
-    result_error_detector: bool | ResultErrorDetector | None
-    max_span_events: int | None
-    # BaseInstrumentor's own
-    skip_dep_check: bool
-    raise_exception_on_conflict: bool
 
 
 # instrument() keywords that are not OPTIONS rows

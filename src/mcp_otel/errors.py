@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from mcp_otel import semconv
 
@@ -13,9 +12,8 @@ except NameError:  # pragma: no cover - 3.10 only
     from exceptiongroup import BaseExceptionGroup  # type: ignore[no-redef,unused-ignore]
 
 
-@dataclass(frozen=True)
 class ErrorInfo:
-    """What went wrong with one operation, in contract terms.
+    """What went wrong with one operation, in contract terms (never changed once built).
 
     Attributes:
         error_type: the ``error.type`` value.
@@ -27,11 +25,21 @@ class ErrorInfo:
             recorded only with content capture on (DESIGN trust rule 4), see :func:`description`.
     """
 
-    error_type: str
-    status_code: str | None = None
-    message: str | None = None
-    code: int | None = None
-    detail: str | None = None
+    __slots__ = ("code", "detail", "error_type", "message", "status_code")
+
+    def __init__(
+        self,
+        error_type: str,
+        status_code: str | None = None,
+        message: str | None = None,
+        code: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.error_type = error_type
+        self.status_code = status_code
+        self.message = message
+        self.code = code
+        self.detail = detail
 
     @property
     def is_timeout(self) -> bool:
@@ -201,9 +209,10 @@ SDK_MESSAGES = frozenset(
     }
 )
 # mcp 1.x's and 2.x's local timeouts (the request type / method is ours, the number the read timeout).
+# Patterns, not compiled: re compiles (and caches) them at the first error, not on every start-up.
 _SDK_MESSAGE_PATTERNS = (
-    re.compile(r"Timed out while waiting for response to \w+\. Waited [0-9.]+ seconds\."),
-    re.compile(r"Request '[\w/]+' timed out"),
+    r"Timed out while waiting for response to \w+\. Waited [0-9.]+ seconds\.",
+    r"Request '[\w/]+' timed out",
 )
 
 
@@ -211,7 +220,7 @@ def is_sdk_message(message: str) -> bool:
     """Whether a JSON-RPC error message is one of the SDKs' own fixed messages (:data:`SDK_MESSAGES`)."""
     if message in SDK_MESSAGES:
         return True
-    return len(message) < 200 and any(p.fullmatch(message) for p in _SDK_MESSAGE_PATTERNS)
+    return len(message) < 200 and any(re.fullmatch(p, message) for p in _SDK_MESSAGE_PATTERNS)
 
 
 def _code_text(code: int) -> str:

@@ -3,8 +3,8 @@ installed MCP libraries and applies (or removes) their adapters."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
@@ -13,13 +13,38 @@ from mcp_otel.config import check_instrument_kwargs
 from mcp_otel.package import _instruments
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
     from mcp_otel._patching import Patcher
-    from mcp_otel.config import InstrumentOptions
+    from mcp_otel.config import ResultErrorDetector
     from mcp_otel.telemetry import Telemetry
 
 _state = _instrumentation.state
+
+
+# Here rather than in mcp_otel.config (which has the OPTIONS rows): building a TypedDict costs as much as
+# importing a module, and the MCP_OTEL_AUTO_INSTRUMENT hook, which imports config, never needs it.
+class InstrumentOptions(TypedDict, total=False):
+    """The keyword arguments of ``McpInstrumentor().instrument()`` (``None``: not set here)."""
+
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
+    capture_content: bool | None
+    excluded_methods: Iterable[str] | None
+    propagate: bool | None
+    max_attribute_length: int | None
+    stdio_propagation: bool | None
+    stdio_propagation_extra: Iterable[str] | None
+    retry_window: float | None
+    track_streams: bool | None
+    capture_leak_origin: bool | None
+    result_error_detector: bool | ResultErrorDetector | None
+    max_span_events: int | None
+    # BaseInstrumentor's own
+    skip_dep_check: bool
+    raise_exception_on_conflict: bool
 
 
 class McpInstrumentor(BaseInstrumentor):  # type: ignore[misc]

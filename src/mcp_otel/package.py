@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import re
 
 _instruments = ("mcp >= 1.12.4",)
 
 
+@functools.cache  # the start-up hook asks for mcp's twice (the dependency check, the adapter choice)
 def installed_version(distribution: str) -> str | None:
     """The installed version of ``distribution`` (None when it is not installed), read from the header of
     its metadata only.
@@ -23,7 +25,7 @@ def installed_version(distribution: str) -> str | None:
         text = dist.read_text(name)
         if not text:
             continue
-        for line in text.splitlines():
+        for line in text.split("\n\n", 1)[0].splitlines():  # not the README that follows
             if not line.strip():
                 break  # the end of the headers
             if line.startswith("Version:"):

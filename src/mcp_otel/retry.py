@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from mcp_otel import semconv
@@ -25,10 +24,14 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 
-@dataclass(frozen=True)
 class RetryScope:
-    attempt: int
-    max_attempts: int | None
+    """The attempt the retry helper is making (never changed once built)."""
+
+    __slots__ = ("attempt", "max_attempts")
+
+    def __init__(self, attempt: int, max_attempts: int | None) -> None:
+        self.attempt = attempt
+        self.max_attempts = max_attempts
 
 
 # Set by the retry helper (or ``retry_attempt``) for the duration of one attempt.

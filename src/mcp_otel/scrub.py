@@ -16,11 +16,12 @@ import re
 
 from mcp_otel.semconv import REDACTED
 
+# Patterns, not compiled: re compiles (and caches) them at first use, not on every instrumented start-up.
 # A URL with a scheme and an authority inside free text: up to whitespace, a quote or an angle bracket.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]*")
+_URL_IN_TEXT = r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]*"
 # A bare path with a query (``GET /mcp?session_id=abc``): a slash-led token holding a ``?``.
-_PATH_QUERY_IN_TEXT = re.compile(r"(?<![^\s'\"(<=\[])/[^\s'\"<>`?#]*\?[^\s'\"<>`]*")
-_QUERY_SEPARATORS = re.compile(r"([&;])")
+_PATH_QUERY_IN_TEXT = r"(?<![^\s'\"(<=\[])/[^\s'\"<>`?#]*\?[^\s'\"<>`]*"
+_QUERY_SEPARATORS = r"([&;])"
 
 
 def clip(value: str, limit: int, *, keep_end: bool = False) -> str:
@@ -46,9 +47,9 @@ def url(value: str) -> str:
 def text(value: str) -> str:
     """Free text with every URL in it scrubbed as :func:`url` does."""
     if "://" in value:
-        value = _URL_IN_TEXT.sub(lambda m: url(m.group(0)), value)
+        value = re.sub(_URL_IN_TEXT, lambda m: url(m.group(0)), value)
     if "?" in value and "/" in value:
-        value = _PATH_QUERY_IN_TEXT.sub(lambda m: url(m.group(0)), value)
+        value = re.sub(_PATH_QUERY_IN_TEXT, lambda m: url(m.group(0)), value)
     return value
 
 
@@ -71,7 +72,7 @@ def _without_userinfo(base: str) -> str:
 
 def _redacted_query(query: str) -> str:
     out = []
-    for part in _QUERY_SEPARATORS.split(query):
+    for part in re.split(_QUERY_SEPARATORS, query):
         if not part or part in "&;":
             out.append(part)
             continue

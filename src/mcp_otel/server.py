@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -32,12 +31,14 @@ from mcp_otel.streams import StreamLedger, TrackedStream
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 
-@dataclass(frozen=True)
 class ServerSessionInfo:
-    """What the transport knows about a server session when it starts."""
+    """What the transport knows about a server session when it starts (never changed once built)."""
 
-    transport: str | None = None  # mcp_otel.transport: stdio, sse, streamable-http
-    session_id: str | None = None
+    __slots__ = ("session_id", "transport")
+
+    def __init__(self, transport: str | None = None, session_id: str | None = None) -> None:
+        self.transport = transport  # mcp_otel.transport: stdio, sse, streamable-http
+        self.session_id = session_id
 
     @property
     def network_transport(self) -> str | None:
@@ -57,19 +58,40 @@ _NETWORK: dict[str | None, tuple[str | None, str | None]] = {
 _UNKNOWN_NETWORK: tuple[str | None, str | None] = (None, None)
 
 
-@dataclass
 class IncomingRequest:
     """One request as the server received it, described by an adapter (unknown fields stay None)."""
 
-    info: RequestInfo
-    meta: Any = None  # params._meta (a dict, or mcp 1.x's Meta model)
-    session_id: str | None = None
-    protocol_version: str | None = None
-    transport: str | None = None  # mcp_otel.transport value, when the adapter knows it per request
-    client_address: str | None = None
-    client_port: int | None = None
-    # The ambient span to link (the HTTP server span of the POST that carried the request).
-    ambient: SpanContext | None = None
+    __slots__ = (
+        "ambient",
+        "client_address",
+        "client_port",
+        "info",
+        "meta",
+        "protocol_version",
+        "session_id",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        info: RequestInfo,
+        meta: Any = None,
+        session_id: str | None = None,
+        protocol_version: str | None = None,
+        transport: str | None = None,
+        client_address: str | None = None,
+        client_port: int | None = None,
+        ambient: SpanContext | None = None,
+    ) -> None:
+        self.info = info
+        self.meta = meta  # params._meta (a dict, or mcp 1.x's Meta model)
+        self.session_id = session_id
+        self.protocol_version = protocol_version
+        self.transport = transport  # mcp_otel.transport value, when the adapter knows it per request
+        self.client_address = client_address
+        self.client_port = client_port
+        # The ambient span to link (the HTTP server span of the POST that carried the request).
+        self.ambient = ambient
 
 
 def _span_context(span_context: SpanContext | None) -> SpanContext | None:

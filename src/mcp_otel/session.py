@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -25,17 +24,26 @@ from mcp_otel.streams import STREAM_OWNER, StreamLedger, TrackedStream
 from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 
 
-@dataclass(frozen=True)
 class Endpoint:
-    """What a transport knows about where the session goes."""
+    """What a transport knows about where the session goes (never changed once built; a later layer's
+    knowledge makes a new one from ``__dict__``, see :meth:`ClientSessionRecord.update_endpoint`)."""
 
-    transport: str | None = None
-    server_address: str | None = None
-    server_port: int | None = None
-    network_transport: str | None = None
-    network_protocol_name: str | None = None
-    # What identifies the server for retry detection (URL, stdio command line); never exported.
-    identity: str | None = None
+    def __init__(
+        self,
+        transport: str | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+        network_transport: str | None = None,
+        network_protocol_name: str | None = None,
+        identity: str | None = None,
+    ) -> None:
+        self.transport = transport
+        self.server_address = server_address
+        self.server_port = server_port
+        self.network_transport = network_transport
+        self.network_protocol_name = network_protocol_name
+        # What identifies the server for retry detection (URL, stdio command line); never exported.
+        self.identity = identity
 
     def attributes(self) -> dict[str, AttributeValue]:
         pairs = (
@@ -48,17 +56,28 @@ class Endpoint:
         return {k: v for k, v in pairs if v is not None}
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass pays object.__setattr__ per field, per request
 class RequestInfo:
     """One outgoing (or incoming) MCP request, described by an adapter."""
 
-    method: str
-    request_id: str | None = None
-    tool_name: str | None = None
-    prompt_name: str | None = None
-    resource_uri: str | None = None
-    timeout: float | None = None
-    arguments: Any = None
+    __slots__ = ("arguments", "method", "prompt_name", "request_id", "resource_uri", "timeout", "tool_name")
+
+    def __init__(
+        self,
+        method: str,
+        request_id: str | None = None,
+        tool_name: str | None = None,
+        prompt_name: str | None = None,
+        resource_uri: str | None = None,
+        timeout: float | None = None,
+        arguments: Any = None,
+    ) -> None:
+        self.method = method
+        self.request_id = request_id
+        self.tool_name = tool_name
+        self.prompt_name = prompt_name
+        self.resource_uri = resource_uri
+        self.timeout = timeout
+        self.arguments = arguments
 
     @property
     def target(self) -> str | None:

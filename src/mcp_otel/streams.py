@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 import weakref
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
 
@@ -37,25 +36,29 @@ STREAM_OWNER: ContextVar[StreamOwner | None] = ContextVar("mcp_otel_stream_owner
 _LIBRARY_PARTS = ("/anyio/", "/mcp/", "/mcp_otel/", "/wrapt/", "/contextlib.py", "/asyncio/", "/fastmcp/")
 
 
-@dataclass(eq=False, slots=True)
 class TrackedStream:
     """One stream charged to an owner; counted as leaked at most once."""
 
-    ref: weakref.ref[Any]
-    kind: str
-    origin: tuple[str, int, str] | None = None  # (file, line, function) of the first frame outside libraries
-    counted: bool = False
+    __slots__ = ("counted", "kind", "origin", "ref")
+
+    def __init__(self, ref: weakref.ref[Any], kind: str, origin: tuple[str, int, str] | None = None) -> None:
+        self.ref = ref
+        self.kind = kind
+        self.origin = origin  # (file, line, function) of the first frame outside libraries
+        self.counted = False
 
 
-@dataclass(eq=False)
 class StreamLedger:
     """The streams of one session (weakly), and how many leaked."""
 
-    # id(stream) -> its entry, for the streams not yet collected: a stream is dropped when it is collected
-    # (StreamTracker), so a session holds O(its live streams) entries and no dead ones to sweep.
-    streams: dict[int, TrackedStream] = field(default_factory=dict)
-    leaked: int = 0
-    closed: bool = False
+    __slots__ = ("closed", "leaked", "streams")
+
+    def __init__(self) -> None:
+        # id(stream) -> its entry, for the streams not yet collected: a stream is dropped when it is
+        # collected (StreamTracker), so a session holds O(its live streams) entries and no dead ones to sweep.
+        self.streams: dict[int, TrackedStream] = {}
+        self.leaked = 0
+        self.closed = False
 
     def finish(self, owner: StreamOwner) -> int:
         """At the owner's end: charge the streams still open, stop tracking, return the leaked count."""

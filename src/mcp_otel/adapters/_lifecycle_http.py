@@ -24,7 +24,6 @@ query, a token, a code or a secret.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
 
 import wrapt
@@ -40,17 +39,19 @@ from mcp_otel.telemetry import Telemetry, guarded, instrumentation_enabled, repo
 _LAST_EVENT_ID = "last-event-id"
 
 
-@dataclass
 class _StreamState:
     """One reconnecting stream: the GET stream of a transport, or one request's POST stream."""
 
-    record: ClientSessionRecord
-    kind: str  # "get" or "post"
-    opened: int = 0  # connection attempts so far (the first is not a reconnect)
-    attempt: int = 0  # reconnects since the stream last ended normally
-    cause: str = semconv.ERROR_CONNECTION_CLOSED  # how the previous connection ended
-    failures: int = 0  # consecutive failed connections (mcp's own attempt counter)
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("attempt", "cause", "extra", "failures", "kind", "opened", "record")
+
+    def __init__(self, record: ClientSessionRecord, kind: str, opened: int = 0) -> None:
+        self.record = record
+        self.kind = kind  # "get" or "post"
+        self.opened = opened  # connection attempts so far (the first is not a reconnect)
+        self.attempt = 0  # reconnects since the stream last ended normally
+        self.cause = semconv.ERROR_CONNECTION_CLOSED  # how the previous connection ended
+        self.failures = 0  # consecutive failed connections (mcp's own attempt counter)
+        self.extra: dict[str, Any] = {}
 
 
 # The stream whose (re)connections run in this task.

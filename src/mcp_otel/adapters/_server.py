@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import wrapt
@@ -31,12 +30,14 @@ from mcp_otel.telemetry import Telemetry, guarded, report_internal_error
 _ASGI = Arguments(("scope", "receive", "send"))
 
 
-@dataclass(frozen=True)
 class TransportBinding:
-    """What a server transport told us about the streams it yielded."""
+    """What a server transport told us about the streams it yielded (never changed once built)."""
 
-    kind: str
-    transport: weakref.ref[Any] | None = None  # the StreamableHTTPServerTransport
+    __slots__ = ("kind", "transport")
+
+    def __init__(self, kind: str, transport: weakref.ref[Any] | None = None) -> None:
+        self.kind = kind
+        self.transport = transport  # the StreamableHTTPServerTransport
 
     def session_info(self, session_id: str | None = None) -> ServerSessionInfo:
         live = self.transport() if self.transport is not None else None
